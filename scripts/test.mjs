@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `npm test`: type-check, lint, then every uvu suite (test/**/*.test.ts), each file in
+// its own process so one hung or crashed file cannot hide the others' results.
+// Prints one closing line `N passed, N failed, N skipped` and fails when no test ran.
+import { spawnSync, spawn } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+
+const root = new URL('..', import.meta.url).pathname
+const only = process.argv[2] ? new RegExp(process.argv[2]) : null
+const FILE_TIMEOUT_MS = 5 * 60_000
+
+function step(name, cmd, args) {
+  process.stdout.write(`> ${name}\n`)
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
+  if (r.status !== 0) {
+    console.log(`\n${name} failed`)
+    console.log('0 passed, 1 failed')
+    process.exit(1)
+  }
+}
+
+function findTests(dir) {
+  const out = []
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) out.push(...findTests(p))
+    else if (name.endsWith('.test.ts')) out.push(p)
+  }
+  return out
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' },
+    })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { out += d })
+    const timer = setTimeout(() => { out += `\n[test runner] ${file} ran over ${FILE_TIMEOUT_MS / 1000}s: killed\n`; child.kill('SIGKILL') }, FILE_TIMEOUT_MS)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      resolve({ file, code, out, total, passed, skipped })
+    })
+  })
+}
+
+if (!only) {
+  step('typecheck', 'npx', ['tsc', '--noEmit', '-p', '.'])
+  step('lint', 'npx', ['oxlint', '--deny-warnings', 'src', 'transports', 'test', 'bench', 'examples', 'scripts'])
+  step('build', 'npx', ['tsup', '--silent'])
+}
+
+const files = findTests(join(root, 'test')).filter((f) => !only || only.test(relative(root, f)))
+let passed = 0, failed = 0, skipped = 0
+for (const file of files) {
+  const rel = relative(root, file)
+  const r = await runFile(file)
+  const fileFailed = r.code !== 0 || r.total === 0 ? Math.max(1, r.total - r.passed - r.skipped) : r.total - r.passed - r.skipped
+  passed += r.passed
+  skipped += r.skipped
+  failed += fileFailed
+  const status = fileFailed > 0 ? 'FAIL' : 'ok  '
+  console.log(`${status} ${rel}  (${r.passed}/${r.total} passed${r.skipped ? `, ${r.skipped} skipped` : ''})`)
+  // uvu's own lines: skipped suites print their reason with "SKIP" (see test/helpers).
+  for (const line of r.out.split('\n')) if (/^\s*SKIP/.test(line)) console.log(`     ${line.trim()}`)
+  if (fileFailed > 0) console.log(r.out.split('\n').map((l) => `     | ${l}`).join('\n'))
+}
+if (passed + failed === 0) {
+  console.log('no test ran')
+  console.log('0 passed, 1 failed')
+  process.exit(1)
+}
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`)
+process.exit(failed > 0 ? 1 : 0)

@@ -1,0 +1,19 @@
+/**
+ * What transports (in transports/) use from the core. Not part of the public
+ * surface: the package exports only src/index.ts and the transports.
+ */
+export { Shard } from './shard.js'
+export type { ShardOptions, ShardSettings, ShardStat, ShardEvent, Processor, OnFull } from './shard.js'
+export { execute, errorResponse } from './protocol.js'
+export type { Request, Response, ErrorResponse, OkResponse, Json, ScanPage, Op } from './protocol.js'
+export type { ShardClient, Transport, TransportContext } from './transport.js'
+export type { ShardSpec, ClusterConfig, ShardConfig } from './shard-map.js'
+export { ShardMap } from './shard-map.js'
+export { loadProcessors } from './processors.js'
+export { hashKey } from './hash.js'
+export {
+  PyshardError, ShardUnavailableError, TimeoutError, BadRequestError, AuthFailedError, FrameTooLargeError,
+  BadConfigError, errorFromCode,
+} from './errors.js'
+export type { ErrorCode } from './errors.js'
+export type { PyshardEvents } from './events.js'

@@ -1,0 +1,125 @@
+/**
+ * Requests and responses are plain data, so that every host (in-process, worker,
+ * TCP shard server) can carry them; `execute` is the one place that turns a
+ * request into a Shard call. A new operation is one request type here plus one
+ * case in `execute`.
+ */
+import { PyshardError, BadRequestError, MovedError } from './errors.js'
+import type { ErrorCode } from './errors.js'
+import type { Shard, ShardStat, ShardSettings } from './shard.js'
+
+/** Any JSON value. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+
+/** A stored record as the API returns it. */
+export interface Entry {
+  /** The key's position in [0,1); see `hashKey`. */
+  hash: number
+  /** The document as written. */
+  record: Json
+}
+
+export interface CreateIndexRequest { op: 'createIndex'; index: string }
+export interface DropIndexRequest { op: 'dropIndex'; index: string }
+export interface IndexesRequest { op: 'indexes' }
+export interface WriteRequest {
+  op: 'write'; index: string; key: string; hash: number; doc: Json
+  /** Write only when the key is absent (or expired). */
+  ifAbsent?: boolean
+  /** Time to live in milliseconds. */
+  ttl?: number
+}
+export interface KeyRequest { op: 'read' | 'has' | 'pop' | 'remove'; index: string; key: string; hash: number }
+/**
+ * Streams an index in pages. The first page has `cursor: 0`; each answer gives
+ * the next cursor, 0 once done. A cursor left open is closed by `scanClose`
+ * (or dropped by the shard after `cursorIdleMs`).
+ */
+export interface ScanRequest { op: 'scan'; index: string; cursor: number; count: number; values: boolean }
+export interface ScanCloseRequest { op: 'scanClose'; cursor: number }
+export interface RunRequest { op: 'run'; index: string; name: string; args: Json | undefined }
+export interface StatRequest { op: 'stat' }
+/** Admin: give the shard its name, range, size and policy (what the bootstrap server does). */
+export interface ConfigureRequest { op: 'configure'; settings: ShardSettings }
+
+export type Request =
+  | CreateIndexRequest | DropIndexRequest | IndexesRequest | WriteRequest | KeyRequest
+  | ScanRequest | ScanCloseRequest | RunRequest | StatRequest | ConfigureRequest
+
+export type Op = Request['op']
+
+/** One page of a scan: keys (and, when asked, records) plus the next cursor (0 = done). */
+export interface ScanPage { cursor: number; keys: string[]; records?: Json[] }
+
+/** A failed request as data: a stable code and a message (and the shard's epoch for MOVED). */
+export interface ErrorResponse { ok: false; code: ErrorCode; message: string; epoch?: number }
+/** A success. For read and pop, a response without `value` means the key was absent. */
+export interface OkResponse { ok: true; value?: unknown }
+export type Response = OkResponse | ErrorResponse
+
+/** What `execute` answers to each operation. */
+export interface ResultOf {
+  createIndex: boolean
+  dropIndex: boolean
+  indexes: string[]
+  write: number
+  read: Json | undefined
+  has: boolean
+  pop: Json | undefined
+  remove: boolean
+  scan: ScanPage
+  scanClose: boolean
+  run: unknown
+  stat: ShardStat
+  configure: boolean
+}
+
+const FOUND: OkResponse = { ok: true, value: true }
+const NOT_FOUND: OkResponse = { ok: true, value: false }
+const NULL: OkResponse = { ok: true, value: null }
+const ABSENT: OkResponse = { ok: true }
+
+function ok(value: unknown): OkResponse {
+  if (value === true) return FOUND
+  if (value === false) return NOT_FOUND
+  if (value === null) return NULL
+  if (value === undefined) return ABSENT
+  return { ok: true, value }
+}
+
+/** Turns a thrown error into a response. Errors that are not PyshardErrors become BAD_REQUEST with their message. */
+export function errorResponse(err: unknown): ErrorResponse {
+  if (err instanceof MovedError) return { ok: false, code: 'MOVED', message: err.message, epoch: err.epoch }
+  if (err instanceof PyshardError) return { ok: false, code: err.code, message: err.message }
+  const message = err instanceof Error ? err.message : String(err)
+  return { ok: false, code: 'BAD_REQUEST', message }
+}
+
+/**
+ * The only switch over operations. Every host calls it: the memory transport
+ * directly, the worker host and the shard server after decoding a frame.
+ * It never throws: failures come back as error responses.
+ */
+export function execute(shard: Shard, req: Request): Response {
+  try {
+    switch (req.op) {
+      case 'read': return ok(shard.read(req.index, req.key, req.hash))
+      case 'write': return ok(shard.write(req.index, req.key, req.hash, req.doc, req.ifAbsent === true, req.ttl))
+      case 'has': return ok(shard.has(req.index, req.key, req.hash))
+      case 'pop': return ok(shard.pop(req.index, req.key, req.hash))
+      case 'remove': return ok(shard.remove(req.index, req.key, req.hash))
+      case 'createIndex': return ok(shard.createIndex(req.index))
+      case 'dropIndex': return ok(shard.dropIndex(req.index))
+      case 'indexes': return ok(shard.indexes())
+      case 'scan': return ok(shard.scan(req.index, req.cursor, req.count, req.values))
+      case 'scanClose': return ok(shard.scanClose(req.cursor))
+      case 'run': return ok(shard.run(req.index, req.name, req.args))
+      case 'stat': return ok(shard.stat())
+      case 'configure': return ok(shard.configure(req.settings))
+      default:
+        throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
+    }
+  } catch (err) {
+    return errorResponse(err)
+  }
+}

@@ -1,0 +1,508 @@
+/**
+ * The storage engine for one hash range: indexes, entries, the byte limit,
+ * LRU eviction, TTL, stats. Plain synchronous code with no I/O; every host
+ * reaches it through `execute` (src/protocol.ts).
+ */
+import { BadRequestError, IndexExistsError, IndexNotFoundError, MovedError, ShardFullError } from './errors.js'
+import { hashKey } from './hash.js'
+import { measure } from './measure.js'
+import type { Json, ScanPage } from './protocol.js'
+
+/** What a shard does when a write would take it over its byte limit. */
+export type OnFull = 'reject' | 'evict'
+
+/** A shard processor: runs where the shard lives, over one index's entries. */
+export type Processor = (entries: Iterable<[key: string, record: Json]>, args: Json | undefined) => unknown
+
+/** Name, range and limits of one shard: what the bootstrap config assigns. */
+export interface ShardSettings {
+  /** Unique name of the shard in its map. */
+  name: string
+  /** Inclusive start of the hash range. @default 0 */
+  start: number
+  /** Exclusive end of the hash range. @default 1 */
+  end: number
+  /** Byte limit of the shard (key + document bytes, see `measure`). */
+  size: number
+  /** What a write over the limit does. @default 'reject' */
+  onFull: OnFull
+  /** Epoch of the map these settings come from; reported with MOVED. @default 0 */
+  epoch: number
+}
+
+export interface ShardOptions extends Partial<ShardSettings> {
+  /** Clock in milliseconds; inject a fake one in tests. @default Date.now */
+  now?: () => number
+  /** Processors `db.run` may call, by name. @default {} */
+  processors?: Record<string, Processor>
+  /** Buckets of the distribution histogram over the shard's range. @default 10 */
+  buckets?: number
+  /** Most scan cursors open at once; opening one more drops the least recently used. @default 1024 */
+  maxCursors?: number
+  /** A cursor not used for this long is dropped. @default 60_000 */
+  cursorIdleMs?: number
+  /** Told of every entry the shard evicts or expires. */
+  onEvent?: (event: ShardEvent) => void
+}
+
+/** An entry that left the shard without being removed by a caller. */
+export interface ShardEvent { type: 'evict' | 'expire'; index: string; key: string }
+
+/** What `stat` reports for one shard. */
+export interface ShardStat {
+  name: string
+  start: number
+  end: number
+  /** Live entries (all indexes). */
+  count: number
+  /** Bytes accounted (keys + documents). */
+  bytes: number
+  /** The byte limit (`size`). */
+  maxSize: number
+  onFull: OnFull
+  indexes: number
+  /** Entries per equal-width bucket of [start, end). */
+  distribution: number[]
+}
+
+/** One stored entry. `table` is null once the entry has left the shard. */
+class Slot {
+  doc: Json
+  size: number
+  /** Expiry time in ms, 0 = never. */
+  expires: number
+  key: string
+  table: Table | null
+  /** LRU neighbours (evict mode only): prev is less recently used. */
+  prev: Slot | null = null
+  next: Slot | null = null
+  constructor(doc: Json, size: number, expires: number, key: string, table: Table) {
+    this.doc = doc
+    this.size = size
+    this.expires = expires
+    this.key = key
+    this.table = table
+  }
+}
+
+class Table {
+  readonly map = new Map<string, Slot>()
+  constructor(readonly name: string) {}
+}
+
+interface Cursor { iter: Iterator<Slot>; table: Table; used: number }
+
+/** A pending expiry; stale once `slot.expires !== at` or the slot has left. */
+interface Expiry { at: number; slot: Slot }
+
+/** How many expired entries a write reclaims on its way (bounds the work per call). */
+const SWEEP_PER_WRITE = 8
+
+const MAX_SCAN_PAGE = 10_000
+
+export class Shard {
+  #settings: ShardSettings
+  #now: () => number
+  #processors: Record<string, Processor>
+  #onEvent: ((event: ShardEvent) => void) | undefined
+  #tables = new Map<string, Table>()
+  #count = 0
+  #bytes = 0
+  #distribution: number[]
+  // LRU list over every index (evict mode): head is the least recently used.
+  #head: Slot | null = null
+  #tail: Slot | null = null
+  // Min-heap of expiries: one structure per shard instead of a timer per key.
+  #heap: Expiry[] = []
+  #ttlCount = 0
+  #cursors = new Map<number, Cursor>()
+  #nextCursor = 1
+  #maxCursors: number
+  #cursorIdleMs: number
+
+  constructor(options: ShardOptions = {}) {
+    this.#settings = {
+      name: options.name ?? 'shard',
+      start: options.start ?? 0,
+      end: options.end ?? 1,
+      size: options.size ?? Number.MAX_SAFE_INTEGER,
+      onFull: options.onFull ?? 'reject',
+      epoch: options.epoch ?? 0,
+    }
+    checkSettings(this.#settings)
+    this.#now = options.now ?? Date.now
+    this.#processors = options.processors ?? {}
+    this.#onEvent = options.onEvent
+    this.#distribution = new Array<number>(options.buckets ?? 10).fill(0)
+    this.#maxCursors = options.maxCursors ?? 1024
+    this.#cursorIdleMs = options.cursorIdleMs ?? 60_000
+  }
+
+  get settings(): Readonly<ShardSettings> { return this.#settings }
+
+  /** Replaces name, range, size and policy (the bootstrap server's assignment). */
+  configure(settings: ShardSettings): boolean {
+    if (settings === null || typeof settings !== 'object') throw new BadRequestError('configure needs a settings object')
+    const next = { ...this.#settings, ...settings }
+    checkSettings(next)
+    const rangeChanged = next.start !== this.#settings.start || next.end !== this.#settings.end
+    const lruChanged = next.onFull !== this.#settings.onFull
+    this.#settings = next
+    if (rangeChanged) {
+      this.#distribution.fill(0)
+      for (const table of this.#tables.values()) {
+        for (const key of table.map.keys()) this.#bucket(hashKey(table.name, key), 1)
+      }
+    }
+    if (lruChanged) {
+      this.#head = this.#tail = null
+      if (next.onFull === 'evict') {
+        for (const table of this.#tables.values()) for (const slot of table.map.values()) this.#lruAppend(slot)
+      } else {
+        for (const table of this.#tables.values()) for (const slot of table.map.values()) slot.prev = slot.next = null
+      }
+    }
+    return true
+  }
+
+  /** Sets the processors `run` may call. */
+  setProcessors(processors: Record<string, Processor>): void { this.#processors = processors }
+
+  createIndex(index: string): boolean {
+    checkName(index)
+    if (this.#tables.has(index)) throw new IndexExistsError(`index "${index}" already exists`)
+    this.#tables.set(index, new Table(index))
+    return true
+  }
+
+  dropIndex(index: string): boolean {
+    const table = this.#table(index)
+    for (const slot of table.map.values()) this.#detach(slot, table, hashKey(index, slot.key))
+    this.#tables.delete(index)
+    return true
+  }
+
+  indexes(): string[] { return [...this.#tables.keys()] }
+
+  /** Upserts and returns the bytes accounted, or 0 when `ifAbsent` found the key. */
+  write(index: string, key: string, hash: number, doc: Json, ifAbsent = false, ttl?: number): number {
+    const table = this.#table(index)
+    this.#check(key, hash)
+    if (ttl !== undefined && ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0)) {
+      throw new BadRequestError(`ttl must be a positive integer of milliseconds, got ${String(ttl)}`)
+    }
+    if (this.#heap.length > 0) this.sweep(SWEEP_PER_WRITE)
+    let old = table.map.get(key)
+    if (old !== undefined && old.expires !== 0 && old.expires <= this.#now()) {
+      this.#expire(old, table, hash)
+      old = undefined
+    }
+    if (old !== undefined && ifAbsent) return 0
+    const size = key.length + measure(doc)
+    const delta = size - (old === undefined ? 0 : old.size)
+    if (this.#bytes + delta > this.#settings.size) this.#makeRoom(delta, size, old, index, key)
+    const expires = ttl ? this.#now() + ttl : 0
+    if (old !== undefined) {
+      old.doc = doc
+      old.size = size
+      if (old.expires !== 0) this.#ttlCount--
+      old.expires = expires
+      this.#bytes += delta
+      if (this.#settings.onFull === 'evict') this.#lruTouch(old)
+      if (expires !== 0) this.#schedule(old)
+      return size
+    }
+    const slot = new Slot(doc, size, expires, key, table)
+    table.map.set(key, slot)
+    this.#count++
+    this.#bytes += size
+    this.#bucket(hash, 1)
+    if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
+    if (expires !== 0) this.#schedule(slot)
+    return size
+  }
+
+  /** The document of a live key; undefined when absent (a stored document may itself be null). */
+  read(index: string, key: string, hash: number): Json | undefined {
+    const slot = this.#live(index, key, hash)
+    if (slot === undefined) return undefined
+    if (this.#settings.onFull === 'evict') this.#lruTouch(slot)
+    return slot.doc
+  }
+
+  has(index: string, key: string, hash: number): boolean {
+    return this.#live(index, key, hash) !== undefined
+  }
+
+  /** Reads and removes; undefined when absent. */
+  pop(index: string, key: string, hash: number): Json | undefined {
+    const slot = this.#live(index, key, hash)
+    if (slot === undefined) return undefined
+    this.#detach(slot, slot.table as Table, hash)
+    return slot.doc
+  }
+
+  remove(index: string, key: string, hash: number): boolean {
+    const slot = this.#live(index, key, hash)
+    if (slot === undefined) return false
+    this.#detach(slot, slot.table as Table, hash)
+    return true
+  }
+
+  /**
+   * One page of an index: up to `count` live entries from where `cursor` left
+   * off (0 opens a new cursor). Entries written during the scan may or may not
+   * be seen; entries that live throughout are seen exactly once.
+   */
+  scan(index: string, cursor: number, count: number, values: boolean): ScanPage {
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_SCAN_PAGE) {
+      throw new BadRequestError(`scan count must be an integer from 1 to ${MAX_SCAN_PAGE}, got ${String(count)}`)
+    }
+    const now = this.#now()
+    let state: Cursor | undefined
+    if (cursor === 0) {
+      const table = this.#table(index)
+      state = { iter: table.map.values(), table, used: now }
+      cursor = this.#nextCursor++
+      this.#dropIdleCursors(now)
+      if (this.#cursors.size >= this.#maxCursors) this.#cursors.delete(this.#cursors.keys().next().value as number)
+    } else {
+      state = this.#cursors.get(cursor)
+      if (state === undefined) throw new BadRequestError(`scan cursor ${cursor} is unknown or expired (cursors idle over ${this.#cursorIdleMs} ms are dropped)`)
+      this.#cursors.delete(cursor) // re-inserted below: the map stays in least-recently-used order
+      if (this.#tables.get(index) !== state.table) return { cursor: 0, keys: [], ...(values ? { records: [] } : {}) }
+    }
+    const keys: string[] = []
+    const records: Json[] | undefined = values ? [] : undefined
+    while (keys.length < count) {
+      const next = state.iter.next()
+      if (next.done === true) return records ? { cursor: 0, keys, records } : { cursor: 0, keys }
+      const slot = next.value
+      if (slot.table === null) continue
+      if (slot.expires !== 0 && slot.expires <= now) {
+        this.#expire(slot, state.table, hashKey(state.table.name, slot.key))
+        continue
+      }
+      keys.push(slot.key)
+      if (records) records.push(slot.doc)
+    }
+    state.used = now
+    this.#cursors.set(cursor, state)
+    return records ? { cursor, keys, records } : { cursor, keys }
+  }
+
+  /** Releases a cursor the caller stopped reading early. */
+  scanClose(cursor: number): boolean { return this.#cursors.delete(cursor) }
+
+  /** Runs processor `name` over the live entries of `index`. */
+  run(index: string, name: string, args: Json | undefined): unknown {
+    const table = this.#table(index)
+    const fn = Object.hasOwn(this.#processors, name) ? this.#processors[name] : undefined
+    if (typeof fn !== 'function') {
+      const known = Object.keys(this.#processors)
+      throw new BadRequestError(`unknown processor "${String(name)}" (this shard has ${known.length ? known.join(', ') : 'none'})`)
+    }
+    const now = this.#now()
+    function* entries(): Generator<[string, Json]> {
+      for (const slot of table.map.values()) {
+        if (slot.expires === 0 || slot.expires > now) yield [slot.key, slot.doc]
+      }
+    }
+    return fn(entries(), args)
+  }
+
+  stat(): ShardStat {
+    const { name, start, end, size, onFull } = this.#settings
+    return {
+      name, start, end, count: this.#count, bytes: this.#bytes, maxSize: size, onFull,
+      indexes: this.#tables.size, distribution: [...this.#distribution],
+    }
+  }
+
+  /**
+   * Reclaims up to `budget` expired entries (earliest first). Writes call it
+   * with a small budget; a host may call it from one timer for the whole shard.
+   * Returns how many entries it removed.
+   */
+  sweep(budget = Infinity): number {
+    const heap = this.#heap
+    if (heap.length === 0) return 0
+    const now = this.#now()
+    let removed = 0
+    while (heap.length > 0 && removed < budget) {
+      const top = heap[0] as Expiry
+      const slot = top.slot
+      const stale = slot.table === null || slot.expires !== top.at
+      if (!stale && top.at > now) break
+      heapPop(heap)
+      if (stale) continue
+      const table = slot.table as Table
+      this.#expire(slot, table, hashKey(table.name, slot.key))
+      removed++
+    }
+    // Rewrites of TTL keys leave stale expiries behind: compact when they dominate.
+    if (heap.length > 1024 && heap.length > 4 * this.#ttlCount) {
+      this.#heap = heap.filter((e) => e.slot.table !== null && e.slot.expires === e.at)
+      heapify(this.#heap)
+    }
+    return removed
+  }
+
+  #table(index: string): Table {
+    const table = this.#tables.get(index)
+    if (table === undefined) {
+      if (typeof index !== 'string') throw new BadRequestError('index must be a string')
+      throw new IndexNotFoundError(`index "${index}" does not exist`)
+    }
+    return table
+  }
+
+  #check(key: string, hash: number): void {
+    if (typeof key !== 'string') throw new BadRequestError('key must be a string')
+    const { start, end } = this.#settings
+    if (!(hash >= start && hash < end)) {
+      if (typeof hash !== 'number' || !(hash >= 0 && hash < 1)) throw new BadRequestError('hash must be a number in [0,1)')
+      throw new MovedError(`hash ${hash} is outside shard "${this.#settings.name}" [${start}, ${end})`, this.#settings.epoch)
+    }
+  }
+
+  /** The live slot of a key, expiring it on the way if its time has passed. */
+  #live(index: string, key: string, hash: number): Slot | undefined {
+    const table = this.#table(index)
+    this.#check(key, hash)
+    const slot = table.map.get(key)
+    if (slot === undefined) return undefined
+    if (slot.expires !== 0 && slot.expires <= this.#now()) {
+      this.#expire(slot, table, hash)
+      return undefined
+    }
+    return slot
+  }
+
+  #makeRoom(delta: number, size: number, old: Slot | undefined, index: string, key: string): void {
+    const { size: maxSize, onFull, name } = this.#settings
+    if (onFull === 'reject' || size > maxSize) {
+      throw new ShardFullError(
+        `shard "${name}" is full: writing "${index}:${key}" (${size} bytes) would use ${this.#bytes + delta} of ${maxSize} bytes ` +
+          (onFull === 'reject' ? '(raise the shard\'s "size" or set "onFull": "evict")' : '(the entry alone is larger than the shard\'s "size")'),
+      )
+    }
+    let victim = this.#head
+    while (victim !== null && this.#bytes + delta > maxSize) {
+      const next = victim.next
+      if (victim !== old) {
+        const table = victim.table as Table
+        this.#detach(victim, table, hashKey(table.name, victim.key))
+        this.#onEvent?.({ type: 'evict', index: table.name, key: victim.key })
+      }
+      victim = next
+    }
+  }
+
+  #expire(slot: Slot, table: Table, hash: number): void {
+    this.#detach(slot, table, hash)
+    this.#onEvent?.({ type: 'expire', index: table.name, key: slot.key })
+  }
+
+  #detach(slot: Slot, table: Table, hash: number): void {
+    table.map.delete(slot.key)
+    slot.table = null
+    this.#count--
+    this.#bytes -= slot.size
+    if (slot.expires !== 0) this.#ttlCount--
+    this.#bucket(hash, -1)
+    if (this.#head !== null) this.#lruUnlink(slot)
+  }
+
+  #bucket(hash: number, by: number): void {
+    const { start, end } = this.#settings
+    const b = this.#distribution.length
+    if (hash < start || hash >= end) return
+    const i = Math.min(b - 1, Math.floor(((hash - start) / (end - start)) * b))
+    this.#distribution[i] = (this.#distribution[i] as number) + by
+  }
+
+  #schedule(slot: Slot): void {
+    this.#ttlCount++
+    heapPush(this.#heap, { at: slot.expires, slot })
+  }
+
+  #dropIdleCursors(now: number): void {
+    for (const [id, c] of this.#cursors) {
+      if (now - c.used <= this.#cursorIdleMs) break // oldest first: the rest are younger
+      this.#cursors.delete(id)
+    }
+  }
+
+  #lruAppend(slot: Slot): void {
+    slot.prev = this.#tail
+    slot.next = null
+    if (this.#tail !== null) this.#tail.next = slot
+    else this.#head = slot
+    this.#tail = slot
+  }
+
+  #lruUnlink(slot: Slot): void {
+    if (slot.prev !== null) slot.prev.next = slot.next
+    else if (this.#head === slot) this.#head = slot.next
+    if (slot.next !== null) slot.next.prev = slot.prev
+    else if (this.#tail === slot) this.#tail = slot.prev
+    slot.prev = slot.next = null
+  }
+
+  #lruTouch(slot: Slot): void {
+    if (this.#tail === slot) return
+    this.#lruUnlink(slot)
+    this.#lruAppend(slot)
+  }
+}
+
+function checkName(index: unknown): void {
+  if (typeof index !== 'string' || index.length === 0) throw new BadRequestError('index name must be a non-empty string')
+}
+
+function checkSettings(s: ShardSettings): void {
+  if (typeof s.name !== 'string' || s.name === '') throw new BadRequestError('shard name must be a non-empty string')
+  if (!(typeof s.start === 'number' && typeof s.end === 'number' && s.start >= 0 && s.end <= 1 && s.start < s.end)) {
+    throw new BadRequestError(`shard "${s.name}": range [${s.start}, ${s.end}) must satisfy 0 <= start < end <= 1`)
+  }
+  if (!(Number.isSafeInteger(s.size) && s.size > 0)) throw new BadRequestError(`shard "${s.name}": size must be a positive integer`)
+  if (s.onFull !== 'reject' && s.onFull !== 'evict') throw new BadRequestError(`shard "${s.name}": onFull must be "reject" or "evict"`)
+  if (!(Number.isSafeInteger(s.epoch) && s.epoch >= 0)) throw new BadRequestError(`shard "${s.name}": epoch must be a non-negative integer`)
+}
+
+function heapPush(heap: Expiry[], e: Expiry): void {
+  let i = heap.push(e) - 1
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    const parent = heap[p] as Expiry
+    if (parent.at <= e.at) break
+    heap[i] = parent
+    i = p
+  }
+  heap[i] = e
+}
+
+function heapPop(heap: Expiry[]): void {
+  const last = heap.pop() as Expiry
+  if (heap.length === 0) return
+  siftDown(heap, 0, last)
+}
+
+function siftDown(heap: Expiry[], i: number, e: Expiry): void {
+  const n = heap.length
+  for (;;) {
+    let c = 2 * i + 1
+    if (c >= n) break
+    if (c + 1 < n && (heap[c + 1] as Expiry).at < (heap[c] as Expiry).at) c++
+    const child = heap[c] as Expiry
+    if (child.at >= e.at) break
+    heap[i] = child
+    i = c
+  }
+  heap[i] = e
+}
+
+function heapify(heap: Expiry[]): void {
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i, heap[i] as Expiry)
+}

@@ -1,0 +1,68 @@
+/**
+ * What a transport gives the router: one `ShardClient` per shard. Transports
+ * carry requests; they never interpret them.
+ */
+import type { Request, Response } from './protocol.js'
+import type { ShardSpec } from './shard-map.js'
+import type { PyshardEvents } from './events.js'
+import { BadConfigError } from './errors.js'
+import { BUILTIN_TRANSPORTS } from './shard-map.js'
+
+/** The router's handle on one shard. */
+export interface ShardClient {
+  /** Sends a batch; resolves to one response per request, in order. Never rejects for a failed request: that is an error response. */
+  send(batch: Request[]): Promise<Response[]>
+  /** A synchronous path for shards in this thread (the memory transport): no batching, no promise per request. */
+  execute?(req: Request): Response
+  /** Finishes what is in flight, then releases the shard. */
+  close(): Promise<void>
+}
+
+/** What the router hands a transport along with the shard's spec. */
+export interface TransportContext {
+  /** Processors module (a file URL or specifier) the store was opened with. */
+  processors: string | undefined
+  /** Clock for TTL. */
+  now: (() => number) | undefined
+  /** Per-request timeout for remote transports, ms. */
+  requestTimeout: number
+  /** Connect timeout for remote transports, ms. */
+  connectTimeout: number
+  /** Workers to spread worker shards over. */
+  workers: number | undefined
+  /** Token to present to shard servers. */
+  token: string | undefined
+  /** Anything else the caller passed in `transportOptions`. */
+  options: Record<string, unknown>
+  /** Emits a store event. */
+  emit<K extends keyof PyshardEvents>(event: K, ...args: PyshardEvents[K]): void
+}
+
+/** A way to reach shards. */
+export interface Transport {
+  /** Opens clients for every shard of this transport in one go (so a transport can group shards, as the worker one does). */
+  connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]>
+}
+
+type Loader = () => Promise<Transport>
+
+const loaders = new Map<string, Loader>([
+  ['memory', async () => (await import('../transports/memory/index.js')).transport],
+])
+
+/** Registers a transport under a name usable in configs (`"transport": name`). */
+export function registerTransport(name: string, transport: Transport | Loader): void {
+  if (typeof name !== 'string' || name === '') throw new TypeError('transport name must be a non-empty string')
+  loaders.set(name, typeof transport === 'function' ? transport : async () => transport)
+}
+
+/** Names a config may use. */
+export function transportNames(): string[] {
+  return [...new Set<string>([...BUILTIN_TRANSPORTS, ...loaders.keys()])]
+}
+
+export async function loadTransport(name: string): Promise<Transport> {
+  const load = loaders.get(name)
+  if (load === undefined) throw new BadConfigError(`transport "${name}" is not available in this build`)
+  return load()
+}

@@ -1,0 +1,19 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  entry: {
+    'src/index': 'src/index.ts',
+    'src/cli/main': 'src/cli/main.ts',
+    'transports/memory/index': 'transports/memory/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  target: 'node20',
+  // Without shims import.meta.url is empty in the CJS build, and worker URLs break.
+  shims: true,
+  // One copy of the core shared by every entry (also in CJS), so `instanceof PyshardError` holds across them.
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  outDir: 'dist',
+})
