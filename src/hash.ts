@@ -6,66 +6,78 @@
  * value), so the position of a key is the same on every platform, process and
  * version. Changing this function is a breaking change: test vectors pin it.
  *
- * The bytes are fed straight from the strings' UTF-16 code units (encoding
- * UTF-8 on the fly), so hashing allocates nothing.
+ * ASCII keys are hashed straight from the strings' code units; others are
+ * encoded to UTF-8 into one reused buffer first. Hashing allocates nothing.
  */
 
 const C1 = 0xcc9e2d51
 const C2 = 0x1b873593
 
-// Streaming state of one hash computation (the function is synchronous and
-// not re-entrant, so module state is safe and avoids allocation).
-let h1 = 0
-let k1 = 0
-let n = 0
+// Scratch space for the UTF-8 bytes of one key (grown on demand). Hashing is
+// synchronous and not re-entrant, so one module-level buffer is safe.
+let scratch = new Uint8Array(256)
 
-function pushByte(b: number): void {
-  k1 |= b << ((n & 3) << 3)
-  n++
-  if ((n & 3) === 0) {
-    k1 = Math.imul(k1, C1)
-    k1 = (k1 << 15) | (k1 >>> 17)
-    k1 = Math.imul(k1, C2)
-    h1 ^= k1
-    h1 = (h1 << 13) | (h1 >>> 19)
-    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0
-    k1 = 0
-  }
-}
-
-function pushString(s: string): void {
+/** Writes the UTF-8 encoding of `s` into `scratch` at `at`; returns the end offset. */
+function encode(s: string, at: number): number {
   const len = s.length
+  // Worst case 3 bytes per UTF-16 unit, plus one spare byte for the ':' that may follow.
+  if (at + len * 3 + 1 > scratch.length) {
+    const bigger = new Uint8Array(Math.max(scratch.length * 2, at + len * 3 + 1))
+    bigger.set(scratch.subarray(0, at))
+    scratch = bigger
+  }
+  const buf = scratch
+  let p = at
   for (let i = 0; i < len; i++) {
     let c = s.charCodeAt(i)
     if (c < 0x80) {
-      pushByte(c)
+      buf[p++] = c
     } else if (c < 0x800) {
-      pushByte(0xc0 | (c >> 6))
-      pushByte(0x80 | (c & 0x3f))
+      buf[p++] = 0xc0 | (c >> 6)
+      buf[p++] = 0x80 | (c & 0x3f)
     } else {
       if (c >= 0xd800 && c <= 0xdbff && i + 1 < len) {
         const d = s.charCodeAt(i + 1)
         if (d >= 0xdc00 && d <= 0xdfff) {
           c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
           i++
-          pushByte(0xf0 | (c >> 18))
-          pushByte(0x80 | ((c >> 12) & 0x3f))
-          pushByte(0x80 | ((c >> 6) & 0x3f))
-          pushByte(0x80 | (c & 0x3f))
+          buf[p++] = 0xf0 | (c >> 18)
+          buf[p++] = 0x80 | ((c >> 12) & 0x3f)
+          buf[p++] = 0x80 | ((c >> 6) & 0x3f)
+          buf[p++] = 0x80 | (c & 0x3f)
           continue
         }
       }
       // A lone surrogate encodes as U+FFFD, as TextEncoder and Buffer do.
       if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd
-      pushByte(0xe0 | (c >> 12))
-      pushByte(0x80 | ((c >> 6) & 0x3f))
-      pushByte(0x80 | (c & 0x3f))
+      buf[p++] = 0xe0 | (c >> 12)
+      buf[p++] = 0x80 | ((c >> 6) & 0x3f)
+      buf[p++] = 0x80 | (c & 0x3f)
     }
   }
+  return p
 }
 
-function finish(): number {
-  if ((n & 3) !== 0) {
+/** MurmurHash3 x86_32 of `scratch[0, n)`. */
+function murmurScratch(n: number, seed: number): number {
+  const buf = scratch
+  let h1 = seed | 0
+  const blocks = n & ~3
+  for (let i = 0; i < blocks; i += 4) {
+    let k1 = (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24)
+    k1 = Math.imul(k1, C1)
+    k1 = (k1 << 15) | (k1 >>> 17)
+    k1 = Math.imul(k1, C2)
+    h1 ^= k1
+    h1 = (h1 << 13) | (h1 >>> 19)
+    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0
+  }
+  const rest = n & 3
+  if (rest !== 0) {
+    let k1 = 0
+    if (rest === 3) k1 ^= (buf[blocks + 2] as number) << 16
+    if (rest >= 2) k1 ^= (buf[blocks + 1] as number) << 8
+    k1 ^= buf[blocks] as number
     k1 = Math.imul(k1, C1)
     k1 = (k1 << 15) | (k1 >>> 17)
     k1 = Math.imul(k1, C2)
@@ -82,11 +94,7 @@ function finish(): number {
 
 /** MurmurHash3 x86 32-bit of the UTF-8 bytes of `s`, as an unsigned 32-bit integer. */
 export function murmur3(s: string, seed = 0): number {
-  h1 = seed | 0
-  k1 = 0
-  n = 0
-  pushString(s)
-  return finish()
+  return murmurScratch(encode(s, 0), seed)
 }
 
 /**
@@ -94,11 +102,45 @@ export function murmur3(s: string, seed = 0): number {
  * `murmur3(utf8(index + ':' + key)) / 2^32`.
  */
 export function hashKey(index: string, key: string): number {
-  h1 = 0
-  k1 = 0
-  n = 0
-  pushString(index)
-  pushByte(0x3a) // ':'
-  pushString(key)
-  return finish() / 4294967296
+  // Fast path for ASCII (the usual key): hash the code units as bytes straight
+  // from the two strings, no encoding step. Bails out to the UTF-8 path at the
+  // first non-ASCII unit.
+  const n1 = index.length
+  const total = n1 + 1 + key.length
+  let h1 = 0
+  let k1 = 0
+  let i = 0
+  for (; i < total; i++) {
+    const c = i < n1 ? index.charCodeAt(i) : i === n1 ? 0x3a : key.charCodeAt(i - n1 - 1)
+    if (c >= 0x80) break
+    k1 |= c << ((i & 3) << 3)
+    if ((i & 3) === 3) {
+      k1 = Math.imul(k1, C1)
+      k1 = (k1 << 15) | (k1 >>> 17)
+      k1 = Math.imul(k1, C2)
+      h1 ^= k1
+      h1 = (h1 << 13) | (h1 >>> 19)
+      h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0
+      k1 = 0
+    }
+  }
+  if (i < total) {
+    let n = encode(index, 0)
+    scratch[n++] = 0x3a // ':'
+    n = encode(key, n)
+    return murmurScratch(n, 0) / 4294967296
+  }
+  if ((total & 3) !== 0) {
+    k1 = Math.imul(k1, C1)
+    k1 = (k1 << 15) | (k1 >>> 17)
+    k1 = Math.imul(k1, C2)
+    h1 ^= k1
+  }
+  h1 ^= total
+  h1 ^= h1 >>> 16
+  h1 = Math.imul(h1, 0x85ebca6b)
+  h1 ^= h1 >>> 13
+  h1 = Math.imul(h1, 0xc2b2ae35)
+  h1 ^= h1 >>> 16
+  return (h1 >>> 0) / 4294967296
 }

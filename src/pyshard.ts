@@ -115,6 +115,18 @@ function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new BadRequestError(`key must be a string, got ${typeof key}`)
 }
 
+function asEntry(value: unknown, hash: number): Entry | null {
+  return value === undefined ? null : { hash, record: value as Json }
+}
+
+function asWriteResult(size: unknown, hash: number): WriteResult {
+  return { hash, size: size as number }
+}
+
+function asBoolean(value: unknown): boolean {
+  return value as boolean
+}
+
 function failure(r: ErrorResponse): PyshardError {
   return errorFromCode(r.code, r.message, r.epoch)
 }
@@ -276,51 +288,40 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   }
 
   /** Upserts `doc` (any JSON value) under `key`. */
-  async write(index: string, key: string, doc: Json, options?: WriteOptions): Promise<WriteResult> {
-    checkIndex(index)
-    checkKey(key)
-    const hash = hashKey(index, key)
-    const req: Request = { op: 'write', index, key, hash, doc }
-    if (options !== undefined) {
-      if (options.ifAbsent) req.ifAbsent = true
-      if (options.ttl !== undefined) req.ttl = options.ttl
+  write(index: string, key: string, doc: Json, options?: WriteOptions): Promise<WriteResult> {
+    try {
+      checkIndex(index)
+      checkKey(key)
+      const hash = hashKey(index, key)
+      const req: Request = { op: 'write', index, key, hash, doc }
+      if (options !== undefined) {
+        if (options.ifAbsent) req.ifAbsent = true
+        if (options.ttl !== undefined) req.ttl = options.ttl
+      }
+      return this.#call(req, hash, asWriteResult)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    const size = await this.#one(req, hash)
-    return { hash, size: size as number }
   }
 
   /** The entry of `key`, or null. */
-  async read(index: string, key: string): Promise<Entry | null> {
-    checkIndex(index)
-    checkKey(key)
-    const hash = hashKey(index, key)
-    const record = await this.#one({ op: 'read', index, key, hash }, hash)
-    return record === undefined ? null : { hash, record: record as Json }
+  read(index: string, key: string): Promise<Entry | null> {
+    return this.#keyed('read', index, key, asEntry)
   }
 
   /** Whether `key` holds a live entry. */
-  async has(index: string, key: string): Promise<boolean> {
-    checkIndex(index)
-    checkKey(key)
-    const hash = hashKey(index, key)
-    return (await this.#one({ op: 'has', index, key, hash }, hash)) as boolean
+  has(index: string, key: string): Promise<boolean> {
+    return this.#keyed('has', index, key, asBoolean)
   }
 
   /** Reads and removes `key` in one step; null when absent. */
-  async pop(index: string, key: string): Promise<Entry | null> {
-    checkIndex(index)
-    checkKey(key)
-    const hash = hashKey(index, key)
-    const record = await this.#one({ op: 'pop', index, key, hash }, hash)
-    return record === undefined ? null : { hash, record: record as Json }
+  pop(index: string, key: string): Promise<Entry | null> {
+    return this.#keyed('pop', index, key, asEntry)
   }
 
   /** Removes `key`; true when it was there. */
-  async remove(index: string, key: string): Promise<boolean> {
-    checkIndex(index)
-    checkKey(key)
-    const hash = hashKey(index, key)
-    return (await this.#one({ op: 'remove', index, key, hash }, hash)) as boolean
+  remove(index: string, key: string): Promise<boolean> {
+    return this.#keyed('remove', index, key, asBoolean)
   }
 
   /** Reads many keys: one batch per shard, shards in parallel; answers in the keys' order. */
@@ -449,16 +450,30 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     }
   }
 
-  /** Sends one keyed request; the value, or a rejection with the shard's error. */
-  #one(req: Request, hash: number): unknown {
+  #keyed<T>(op: 'read' | 'has' | 'pop' | 'remove', index: string, key: string, finish: (value: unknown, hash: number) => T): Promise<T> {
+    try {
+      checkIndex(index)
+      checkKey(key)
+      const hash = hashKey(index, key)
+      return this.#call({ op, index, key, hash }, hash, finish)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Sends one keyed request and maps its value. In-process shards answer
+   * synchronously: one resolved promise, no batching, no extra tick.
+   */
+  #call<T>(req: Request, hash: number, finish: (value: unknown, hash: number) => T): Promise<T> {
     this.#checkOpen()
     const state = this.#states[this.#map.lookup(hash)] as ShardState
     const client = state.client
     if (client.execute !== undefined) {
       const r = client.execute(req)
-      return r.ok ? r.value : this.#retry(req, r)
+      return r.ok ? Promise.resolve(finish(r.value, hash)) : this.#retry(req, r).then((v) => finish(v, hash))
     }
-    return this.#enqueueOne(state, req).then((r) => (r.ok ? r.value : this.#retry(req, r)))
+    return this.#enqueueOne(state, req).then((r) => (r.ok ? finish(r.value, hash) : this.#retry(req, r).then((v) => finish(v, hash))))
   }
 
   /** Follows MOVED (with a newer map) for one request, or throws its error. */

@@ -43,11 +43,12 @@ function reference(s: string): number {
   }
   let k = 0
   const tail = blocks * 4
-  switch (b.length & 3) {
-    case 3: k ^= (b[tail + 2] as number) << 16 // falls through
-    case 2: k ^= (b[tail + 1] as number) << 8 // falls through
-    case 1: k ^= b[tail] as number
-      k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593); h ^= k
+  const rest = b.length & 3
+  if (rest === 3) k ^= (b[tail + 2] as number) << 16
+  if (rest >= 2) k ^= (b[tail + 1] as number) << 8
+  if (rest >= 1) {
+    k ^= b[tail] as number
+    k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593); h ^= k
   }
   h ^= b.length
   h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16
@@ -62,6 +63,15 @@ test('the streaming UTF-8 encoder agrees with Buffer on every kind of code point
     samples.push(s)
   }
   for (const s of samples) assert.is(murmur3(s), reference(s), JSON.stringify(s))
+})
+
+test('long keys and indexes (past the scratch buffer) hash like their concatenation', () => {
+  for (const len of [85, 86, 255, 256, 257, 1000, 5000]) {
+    const index = 'é'.repeat(len)
+    const key = '中'.repeat(len)
+    assert.is(hashKey(index, key), reference(`${index}:${key}`) / 2 ** 32, `length ${len}`)
+    assert.is(hashKey('i', key), reference(`i:${key}`) / 2 ** 32, `key length ${len}`)
+  }
 })
 
 test('positions are in [0,1) and spread over the range', () => {

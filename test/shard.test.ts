@@ -148,7 +148,8 @@ test('distribution histogram counts entries per bucket of the shard range', () =
     const h = hashKey('h', key)
     if (h < 0.5) continue
     n++
-    expected[Math.min(4, Math.floor((h - 0.5) / 0.1))]++
+    const bucket = Math.min(4, Math.floor((h - 0.5) / 0.1))
+    expected[bucket] = (expected[bucket] as number) + 1
     w(s, 'h', key, i)
     written.push(key)
   }
