@@ -1,0 +1,18 @@
+// The seed's quick start, in process: create an index, write "hello world",
+// read it back with its hash, write an object, pop it.
+// Run: node --import tsx examples/quickstart.ts
+import { Pyshard } from '../src/index.js'
+
+await using db = await Pyshard.open() // 4 in-process shards over [0, 1)
+
+await db.createIndex('test_index')
+await db.write('test_index', 'test', 'hello world')
+console.log(await db.read('test_index', 'test'))
+// → { hash: 0.38755105808377266, record: 'hello world' }
+
+await db.write('test_index', 'test1', { hello: 'world' })
+console.log(await db.pop('test_index', 'test1'))
+// → { hash: 0.029390326933935285, record: { hello: 'world' } }
+console.log(await db.read('test_index', 'test1')) // → null: pop removed it
+
+for (const s of await db.stat()) console.log(`${s.name} [${s.start}, ${s.end}) ${s.count} entries, ${s.bytes} bytes`)

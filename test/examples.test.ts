@@ -1,0 +1,25 @@
+// The README's in-process examples run as written and print what it says.
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { execFileSync } from 'node:child_process'
+
+const test = suite('examples')
+const run = (file: string): string => execFileSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 })
+
+test('examples/quickstart.ts prints the seed\'s records with their hashes', () => {
+  const out = run('examples/quickstart.ts')
+  assert.match(out, "{ hash: 0.38755105808377266, record: 'hello world' }")
+  assert.match(out, "{ hash: 0.029390326933935285, record: { hello: 'world' } }")
+  assert.match(out, /\nnull\n/)
+})
+
+test('examples/cache.ts stays within its byte limits and evicts', () => {
+  const out = run('examples/cache.ts')
+  const m = /(\d+) pages cached in (\d+) bytes \(limit (\d+)\), (\d+) evicted/.exec(out)
+  assert.ok(m, out)
+  const [, , bytes, limit, evicted] = m.map(Number)
+  assert.ok((bytes as number) <= (limit as number))
+  assert.ok((evicted as number) > 0)
+})
+
+test.run()
