@@ -4,6 +4,7 @@
  * multi-key and index-wide operations split per shard and run in parallel.
  */
 import { EventEmitter } from 'node:events'
+import diagnostics from 'node:diagnostics_channel'
 import { BadRequestError, IndexExistsError, IndexNotFoundError, PyshardError, ShardUnavailableError, errorFromCode } from './errors.js'
 import { hashKey } from './hash.js'
 import { ShardMap, DEFAULT_SHARD_SIZE } from './shard-map.js'
@@ -137,6 +138,10 @@ function positiveInt(name: string, v: unknown): number | undefined {
   return v as number
 }
 
+/** Diagnostics: one message per batch sent to a shard (`{ shard, size }`), one per MOVED retry round (`{ epoch, requests }`). */
+const batchChannel = diagnostics.channel('pyshard:router:batch')
+const movedChannel = diagnostics.channel('pyshard:router:moved')
+
 function flushState(state: ShardState): void {
   const batch = state.queue
   const waiters = state.waiters
@@ -144,6 +149,7 @@ function flushState(state: ShardState): void {
   state.waiters = []
   state.scheduled = false
   if (batch.length === 0) return
+  if (batchChannel.hasSubscribers) batchChannel.publish({ shard: state.spec.name, size: batch.length })
   const settle = (responses: Response[]): void => {
     if (!Array.isArray(responses) || responses.length !== batch.length) {
       const err = new ShardUnavailableError(`shard "${state.spec.name}" answered ${responses?.length} responses to ${batch.length} requests`)
@@ -425,7 +431,16 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     if (this.#closed !== null) throw new ShardUnavailableError('the store is closed')
   }
 
+  /** Queues requests for the shard's next batch, splitting them so no batch exceeds `maxBatch`. */
   #enqueue(state: ShardState, reqs: Request[]): Promise<Response[]> {
+    const room = this.#maxBatch - state.queue.length
+    if (reqs.length <= room) return this.#enqueueChunk(state, reqs)
+    const parts = [this.#enqueueChunk(state, reqs.slice(0, room))]
+    for (let i = room; i < reqs.length; i += this.#maxBatch) parts.push(this.#enqueueChunk(state, reqs.slice(i, i + this.#maxBatch)))
+    return Promise.all(parts).then((chunks) => chunks.flat())
+  }
+
+  #enqueueChunk(state: ShardState, reqs: Request[]): Promise<Response[]> {
     return new Promise((resolve, reject) => {
       const n = reqs.length
       for (let i = 0; i < n; i++) state.queue.push(reqs[i] as Request)
@@ -516,6 +531,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       if (!r.ok && r.code === 'MOVED') moved.push(i)
     }
     if (moved.length === 0 || attempt >= this.#maxRetries || this.#mapSource === undefined) return out
+    if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved.length })
     await this.#refresh()
     const again = await this.#many(moved.map((i) => reqs[i] as Request), attempt + 1)
     moved.forEach((i, j) => (out[i] = again[j] as Response))
