@@ -50,7 +50,7 @@ test('ESM and CJS builds open a store and share one error class across entry poi
   assert.equal(cjs, { code: 'INDEX_NOT_FOUND' })
 })
 
-for (const [module, moduleResolution] of [['NodeNext', 'NodeNext'], ['ESNext', 'Bundler']]) {
+for (const [module, moduleResolution] of [['NodeNext', 'NodeNext'], ['ESNext', 'Bundler']] as const) {
   test(`public types check for a consumer using ${moduleResolution} resolution`, ({ dir }) => {
     const sub = join(dir, moduleResolution)
     mkdirSync(sub, { recursive: true })
