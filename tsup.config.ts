@@ -5,6 +5,7 @@ export default defineConfig({
     'src/index': 'src/index.ts',
     'src/cli/main': 'src/cli/main.ts',
     'transports/memory/index': 'transports/memory/index.ts',
+    'transports/tcp/index': 'transports/tcp/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

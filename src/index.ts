@@ -16,3 +16,8 @@ export {
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents, EvictEvent, ExpireEvent, ShardDownEvent, ShardUpEvent, MapChangedEvent } from './events.js'
+export { ShardServer } from '../transports/tcp/server.js'
+export type { ShardServerOptions, ShardServerEvents, ClientErrorEvent } from '../transports/tcp/server.js'
+export type { HostOptions } from '../transports/tcp/host.js'
+export { BootstrapServer, BootstrapClient, fetchMap } from './bootstrap.js'
+export type { BootstrapServerOptions, BootstrapServerEvents, BootstrapClientOptions, ShardHealth } from './bootstrap.js'

@@ -9,7 +9,7 @@ export type { Request, Response, ErrorResponse, OkResponse, Json, ScanPage, Op }
 export type { ShardClient, Transport, TransportContext } from './transport.js'
 export type { ShardSpec, ClusterConfig, ShardConfig } from './shard-map.js'
 export { ShardMap } from './shard-map.js'
-export { loadProcessors } from './processors.js'
+export { loadProcessors, processorsHref } from './processors.js'
 export { hashKey } from './hash.js'
 export {
   PyshardError, ShardUnavailableError, TimeoutError, BadRequestError, AuthFailedError, FrameTooLargeError,

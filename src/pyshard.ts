@@ -15,6 +15,7 @@ import { processorsHref } from './processors.js'
 import type { Entry, ErrorResponse, Json, Request, Response, ScanPage } from './protocol.js'
 import type { OnFull, ShardStat } from './shard.js'
 import type { PyshardEvents } from './events.js'
+import type { BootstrapClientOptions } from './bootstrap.js'
 
 /** Options of `Pyshard.open`. */
 export interface OpenOptions {
@@ -253,6 +254,30 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     const states = await connectStates(map.shards, ctx, [])
     store = new Pyshard(map, states, ctx, options)
     return store
+  }
+
+  /**
+   * Connects to a cluster through its bootstrap server (`'host:port'`, or `{ bootstrap, ...options }`):
+   * fetches the map, then talks to the shard servers directly, and fetches the map again when a
+   * shard answers MOVED. Rejects SHARD_UNAVAILABLE/TIMEOUT when the bootstrap server cannot be
+   * reached, AUTH_FAILED for a wrong `token`.
+   */
+  static async connect(target: string | ({ bootstrap: string } & OpenOptions)): Promise<Pyshard> {
+    const options: { bootstrap: string } & OpenOptions = typeof target === 'string' ? { bootstrap: target } : target
+    if (options === null || typeof options !== 'object' || typeof options.bootstrap !== 'string') {
+      throw new TypeError('Pyshard.connect takes "host:port" or { bootstrap: "host:port", ...options }')
+    }
+    const { bootstrap, ...rest } = options
+    if (rest.config !== undefined) throw new TypeError('options.config cannot be combined with options.bootstrap (the bootstrap server serves the map)')
+    // Loaded on demand so the core pulls in no sockets unless a cluster is used.
+    const { fetchMap, parseAddress } = await import('./bootstrap.js')
+    parseAddress(bootstrap)
+    const tls = rest.transportOptions?.tls as BootstrapClientOptions['tls']
+    const source = (): Promise<ClusterConfig> => fetchMap(bootstrap, {
+      token: rest.token, connectTimeout: rest.connectTimeout, requestTimeout: rest.requestTimeout, tls,
+    })
+    const config = await source()
+    return Pyshard.open({ ...rest, config, mapSource: rest.mapSource ?? source })
   }
 
   /** The shard map in use. */

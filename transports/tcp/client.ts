@@ -1,0 +1,248 @@
+/**
+ * The TCP client side: a carrier (`openTcpChannel`) for the shared `Connection`
+ * lifecycle, and the `ShardClient` the router uses. One frame per router batch;
+ * frames written in one tick leave in one write (the socket is corked until the
+ * next tick).
+ */
+import net from 'node:net'
+import tls from 'node:tls'
+import {
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER, decodeBody, encodeBody, encodeFrame, frame,
+} from '../../src/codec.js'
+import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
+import { Connection } from '../../src/connection.js'
+import type { Channel, ChannelEvents, ConnectionOptions } from '../../src/connection.js'
+import { BadRequestError, FrameTooLargeError, PyshardError, ShardUnavailableError, errorFromCode, errorResponse } from '../../src/internal.js'
+import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
+
+/** Settings of the TCP transport, given as `transportOptions` (or per shard in the config). */
+export interface TcpClientOptions {
+  /** Connect with TLS: `true`, or `node:tls` connect options (ca, servername, ...). @default false */
+  tls?: boolean | tls.ConnectionOptions
+  /** Largest frame sent or accepted (bytes). A bigger batch is split; a single bigger request answers FRAME_TOO_LARGE. @default 67108864 */
+  maxFrameSize?: number
+  /** Requests that may wait for a shard while it is unreachable; beyond it they reject SHARD_UNAVAILABLE at once. @default 1000 */
+  maxQueue?: number
+  /** How long a request may wait for an unreachable shard; once it has been down that long requests reject at once (ms). @default connectTimeout */
+  queueTimeout?: number
+  /** First reconnect delay (ms), doubled per failed attempt. @default 50 */
+  reconnectDelay?: number
+  /** Cap of the reconnect delay (ms). @default 2000 */
+  maxReconnectDelay?: number
+}
+
+/** Where and how to reach one server. */
+export interface TcpTarget {
+  host: string
+  port: number
+  token?: string | undefined
+  tls?: boolean | tls.ConnectionOptions | undefined
+  maxFrameSize?: number
+  /** Role the server must answer with. */
+  role: HelloOkBody['role']
+}
+
+/**
+ * Opens a socket, says HELLO (with the token) and waits for HELLO_OK. The
+ * channel carries encoded BATCH bodies out and decoded RESULT bodies in.
+ */
+export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>, signal: AbortSignal): Promise<Channel<Buffer>> {
+  return new Promise((resolve, reject) => {
+    const maxFrameSize = target.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    const socket: net.Socket = target.tls
+      ? tls.connect({ ...(target.tls === true ? {} : target.tls), host: target.host, port: target.port })
+      : net.connect({ host: target.host, port: target.port })
+    socket.setNoDelay(true)
+    const decoder = new FrameDecoder(maxFrameSize)
+    let ready = false
+    let settled = false
+    let corked = false
+    const uncork = (): void => {
+      corked = false
+      socket.uncork()
+    }
+    const channel: Channel<Buffer> = {
+      send(id, body) {
+        if (!corked) {
+          corked = true
+          socket.cork()
+          process.nextTick(uncork)
+        }
+        socket.write(frame(FrameKind.BATCH, id, body))
+      },
+      end() { socket.end() },
+      destroy() { socket.destroy() },
+    }
+    const fail = (err: Error): void => {
+      if (!settled) {
+        settled = true
+        reject(err)
+      }
+      socket.destroy()
+    }
+    const onAbort = (): void => fail(signal.reason instanceof Error ? signal.reason : new Error('connect aborted'))
+    if (signal.aborted) {
+      onAbort()
+      return
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const onFrame = (kind: number, id: number, body: Buffer): void => {
+      if (kind === FrameKind.RESULT && ready) {
+        events.message(id, decodeBody(body))
+      } else if (kind === FrameKind.ERROR) {
+        const e = decodeBody(body) as ErrorBody
+        const err = errorFromCode(String(e?.code), String(e?.message))
+        if (ready) events.failure(err)
+        else fail(err)
+      } else if (kind === FrameKind.HELLO_OK && !ready) {
+        const ok = decodeBody(body) as HelloOkBody
+        if (ok?.role !== target.role) {
+          fail(new ShardUnavailableError(`${target.host}:${target.port} is a ${String(ok?.role)} server, not a ${target.role} server`))
+          return
+        }
+        ready = true
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        resolve(channel)
+      } else {
+        throw new BadRequestError(`unexpected frame kind ${kind} from ${target.host}:${target.port}`)
+      }
+    }
+    socket.on(target.tls ? 'secureConnect' : 'connect', () => {
+      const hello: HelloBody = { v: PROTOCOL_VERSION }
+      if (target.token !== undefined) hello.token = target.token
+      socket.write(encodeFrame(FrameKind.HELLO, 0, hello))
+    })
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, onFrame)
+      } catch (err) {
+        if (ready) events.failure(err instanceof PyshardError ? err : new BadRequestError(String(err)))
+        fail(err as Error)
+      }
+    })
+    socket.on('error', (err) => {
+      if (!settled) fail(err)
+    })
+    socket.on('close', () => {
+      signal.removeEventListener('abort', onAbort)
+      if (!settled) {
+        settled = true
+        reject(new ShardUnavailableError(`${target.host}:${target.port} closed the connection during the handshake`))
+      }
+      if (ready) events.close()
+    })
+  })
+}
+
+function option<T>(spec: ShardSpec, ctx: TransportContext, name: keyof TcpClientOptions): T | undefined {
+  return (spec[name] ?? ctx.options[name]) as T | undefined
+}
+
+/** The router's handle on one shard server. */
+export class TcpShardClient implements ShardClient {
+  readonly spec: ShardSpec
+  readonly #conn: Connection<Buffer, unknown>
+  readonly #maxFrameSize: number
+
+  /**
+   * @param hooks `onUp` is called on every (re)connection, first one included (the bootstrap server configures the shard there)
+   */
+  constructor(spec: ShardSpec, ctx: TransportContext, hooks: { onUp?(first: boolean): void } = {}) {
+    this.spec = spec
+    const tlsOption = option<boolean | tls.ConnectionOptions>(spec, ctx, 'tls')
+    this.#maxFrameSize = option<number>(spec, ctx, 'maxFrameSize') ?? DEFAULT_MAX_FRAME_SIZE
+    const target: TcpTarget = {
+      host: spec.host as string, port: spec.port as number, token: ctx.token, tls: tlsOption,
+      maxFrameSize: this.#maxFrameSize, role: 'shard',
+    }
+    const options: ConnectionOptions<Buffer, unknown> = {
+      name: spec.name,
+      open: (events, signal) => openTcpChannel(target, events, signal),
+      connectTimeout: ctx.connectTimeout,
+      requestTimeout: ctx.requestTimeout,
+      onUp: (first) => {
+        if (!first) ctx.emit('shardUp', { shard: spec.name })
+        hooks.onUp?.(first)
+      },
+      onDown: (error) => ctx.emit('shardDown', { shard: spec.name, error }),
+    }
+    const maxQueue = option<number>(spec, ctx, 'maxQueue')
+    if (maxQueue !== undefined) options.maxQueue = maxQueue
+    const queueTimeout = option<number>(spec, ctx, 'queueTimeout')
+    if (queueTimeout !== undefined) options.queueTimeout = queueTimeout
+    const reconnectDelay = option<number>(spec, ctx, 'reconnectDelay')
+    if (reconnectDelay !== undefined) options.reconnectDelay = reconnectDelay
+    const maxReconnectDelay = option<number>(spec, ctx, 'maxReconnectDelay')
+    if (maxReconnectDelay !== undefined) options.maxReconnectDelay = maxReconnectDelay
+    this.#conn = new Connection(options)
+  }
+
+  /** Whether the connection is up now. */
+  get up(): boolean { return this.#conn.up }
+
+  /** Why the connection is down, if it is. */
+  get lastError(): Error | null { return this.#conn.lastError }
+
+  send(batch: Request[]): Promise<Response[]> {
+    let body: Buffer
+    try {
+      body = encodeBody(batch)
+    } catch {
+      return this.#sendEach(batch)
+    }
+    if (body.length + FRAME_HEADER > this.#maxFrameSize) return this.#split(batch)
+    return this.#conn.request(body, batch.length) as Promise<Response[]>
+  }
+
+  /** A batch too big for one frame travels in halves; a single request that is too big answers FRAME_TOO_LARGE. */
+  async #split(batch: Request[]): Promise<Response[]> {
+    if (batch.length === 1) {
+      return [errorResponse(new FrameTooLargeError(`the request exceeds the maximum frame size of ${this.#maxFrameSize} bytes (option maxFrameSize)`))]
+    }
+    const mid = batch.length >> 1
+    const [a, b] = await Promise.all([this.send(batch.slice(0, mid)), this.send(batch.slice(mid))])
+    return a.concat(b)
+  }
+
+  /** Some request cannot be encoded: it alone answers BAD_REQUEST, the rest travel. */
+  async #sendEach(batch: Request[]): Promise<Response[]> {
+    const out = new Array<Response>(batch.length)
+    const good: Request[] = []
+    const where: number[] = []
+    batch.forEach((req, i) => {
+      try {
+        encodeBody(req)
+        good.push(req)
+        where.push(i)
+      } catch (err) {
+        out[i] = errorResponse(new BadRequestError(`request cannot be encoded: ${(err as Error).message}`))
+      }
+    })
+    if (good.length > 0) {
+      const answers = await this.send(good)
+      where.forEach((i, j) => (out[i] = answers[j] as Response))
+    }
+    return out
+  }
+
+  /** Connects now (instead of on the first request). */
+  connect(): Promise<void> {
+    return this.#conn.connect()
+  }
+
+  close(): Promise<void> {
+    return this.#conn.close()
+  }
+
+  destroy(): void {
+    this.#conn.destroy()
+  }
+}
+
+/** The TCP transport: one `TcpShardClient` per shard; connections open on first use. */
+export const transport: Transport = {
+  async connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]> {
+    return specs.map((spec) => new TcpShardClient(spec, ctx))
+  },
+}

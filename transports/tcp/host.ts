@@ -1,0 +1,340 @@
+/**
+ * The server side of the wire, shared by the shard server and the bootstrap
+ * server: listen (plain or TLS), refuse a non-loopback address without a token,
+ * the HELLO handshake with token check, frames in and out, one write per burst
+ * of input, backpressure per connection, and close (drain) versus destroy.
+ * What a batch means is the handler's business.
+ */
+import net from 'node:net'
+import tls from 'node:tls'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import {
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBody, encodeBody, frame, encodeFrame,
+} from '../../src/codec.js'
+import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
+import { AuthFailedError, BadRequestError, PyshardError, errorResponse } from '../../src/internal.js'
+import type { Response } from '../../src/internal.js'
+
+/** Options every pyshard server takes. */
+export interface HostOptions {
+  /** Address to bind. @default '127.0.0.1' */
+  host?: string
+  /** Port to bind; 0 picks a free one. @default 0 */
+  port?: number
+  /** Token every connection must present in its HELLO. @default none (loopback only, unless `insecure`) */
+  token?: string
+  /** Allow a non-loopback `host` without a `token`. @default false */
+  insecure?: boolean
+  /** Serve TLS with these `node:tls` options (key, cert, ...). @default plain TCP */
+  tls?: tls.TlsOptions
+  /** Largest frame accepted (bytes, prefix included); a bigger one gets FRAME_TOO_LARGE and its connection is closed. @default 67108864 (64 MiB) */
+  maxFrameSize?: number
+  /** How long a new connection has to send its HELLO before it is closed (ms). @default 10000 */
+  handshakeTimeout?: number
+  /** How long `close()` waits for connections to finish before it drops them (ms). @default 5000 */
+  closeTimeout?: number
+  /**
+   * Bytes of answers queued for one connection beyond which the server stops reading
+   * that connection until they drain: a client that does not read cannot make the
+   * server buffer without bound, nor slow anyone else. @default 1048576 (1 MiB)
+   */
+  maxWriteBuffer?: number
+}
+
+/** What a host does with frames. */
+export interface HostHandler {
+  /** Answers one decoded batch (an array); returns one answer per element. Must not throw. */
+  batch(requests: unknown[]): Response[]
+  /** Told of a connection closed for a protocol error (bad frame, wrong token, ...). */
+  clientError?(error: PyshardError, remote: string): void
+  /** Told when a handled burst changed something the owner watches (called after each burst). */
+  afterBurst?(): void
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '::ffff:127.0.0.1'])
+
+/** Whether `host` is a loopback address (only this machine can reach it). */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+function int(name: string, v: unknown, fallback: number, min: number): number {
+  if (v === undefined) return fallback
+  if (!(Number.isSafeInteger(v) && (v as number) >= min)) throw new TypeError(`options.${name} must be an integer >= ${min}, got ${String(v)}`)
+  return v as number
+}
+
+/** Options resolved and checked once. */
+export interface ResolvedHostOptions {
+  host: string
+  port: number
+  token: string | undefined
+  tls: tls.TlsOptions | undefined
+  maxFrameSize: number
+  handshakeTimeout: number
+  closeTimeout: number
+  maxWriteBuffer: number
+}
+
+/** Checks host options; throws TypeError naming the bad one. */
+export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const host = options.host ?? '127.0.0.1'
+  if (typeof host !== 'string' || host === '') throw new TypeError('options.host must be a non-empty string')
+  const port = int('port', options.port, 0, 0)
+  if (port > 65535) throw new TypeError(`options.port must be from 0 to 65535, got ${port}`)
+  if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) {
+    throw new TypeError('options.token must be a non-empty string')
+  }
+  if (options.insecure !== undefined && typeof options.insecure !== 'boolean') throw new TypeError('options.insecure must be a boolean')
+  if (options.token === undefined && options.insecure !== true && !isLoopback(host)) {
+    throw new TypeError(`options.token is required to listen on the non-loopback address "${host}" (or set options.insecure: true to serve it without one)`)
+  }
+  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) throw new TypeError('options.tls must be an object of node:tls options')
+  return {
+    host,
+    port,
+    token: options.token,
+    tls: options.tls,
+    maxFrameSize: int('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 64),
+    handshakeTimeout: int('handshakeTimeout', options.handshakeTimeout, 10_000, 1),
+    closeTimeout: int('closeTimeout', options.closeTimeout, 5000, 0),
+    maxWriteBuffer: int('maxWriteBuffer', options.maxWriteBuffer, 1024 * 1024, 1),
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+/** Encodes answers; one that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST alone. */
+export function encodeAnswers(answers: Response[]): Buffer {
+  try {
+    return encodeBody(answers)
+  } catch {
+    return encodeBody(answers.map((a) => {
+      try {
+        encodeBody(a)
+        return a
+      } catch (err) {
+        return errorResponse(new BadRequestError(`the answer cannot be sent: ${(err as Error).message}`))
+      }
+    }))
+  }
+}
+
+class HostConnection {
+  readonly socket: net.Socket
+  readonly remote: string
+  #host: FrameHost
+  #decoder: FrameDecoder
+  #authed = false
+  #dead = false
+  #out: Buffer[] = []
+  #outBytes = 0
+  #paused = false
+  #handshakeTimer: NodeJS.Timeout | null
+
+  constructor(host: FrameHost, socket: net.Socket) {
+    this.#host = host
+    this.socket = socket
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`
+    this.#decoder = new FrameDecoder(host.options.maxFrameSize)
+    socket.setNoDelay(true)
+    this.#handshakeTimer = setTimeout(() => {
+      this.fail(new BadRequestError(`no HELLO within ${host.options.handshakeTimeout} ms (option handshakeTimeout)`))
+    }, host.options.handshakeTimeout)
+    this.#handshakeTimer.unref()
+    socket.on('data', this.#onData)
+    socket.on('drain', this.#onDrain)
+    // Socket errors (reset by peer, ...) end in 'close'; nothing else to do.
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
+      this.#dead = true
+      host.forget(this)
+    })
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#dead) return
+    try {
+      this.#decoder.push(chunk, this.#onFrame)
+    } catch (err) {
+      this.#flush()
+      this.fail(err instanceof PyshardError ? err : new BadRequestError(String(err)))
+      return
+    }
+    this.#flush()
+    this.#host.handler.afterBurst?.()
+  }
+
+  #onFrame = (kind: number, id: number, body: Buffer): void => {
+    if (this.#dead) return
+    if (!this.#authed) {
+      this.#hello(kind, body)
+      return
+    }
+    if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
+    const batch = decodeBody(body)
+    if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
+    const out = frame(FrameKind.RESULT, id, encodeAnswers(this.#host.handler.batch(batch)))
+    this.#out.push(out)
+    this.#outBytes += out.length
+  }
+
+  #hello(kind: number, body: Buffer): void {
+    if (kind !== FrameKind.HELLO) throw new BadRequestError(`the first frame must be HELLO, got kind ${kind}`)
+    const hello = decodeBody(body) as HelloBody
+    if (hello === null || typeof hello !== 'object' || hello.v !== PROTOCOL_VERSION) {
+      throw new BadRequestError(`unsupported protocol version ${JSON.stringify((hello as HelloBody | null)?.v)} (this server speaks ${PROTOCOL_VERSION})`)
+    }
+    const expected = this.#host.tokenDigest
+    if (expected !== null) {
+      const given = typeof hello.token === 'string' ? digest(hello.token) : null
+      if (given === null || !timingSafeEqual(given, expected)) {
+        throw new AuthFailedError(given === null ? 'this server requires a token' : 'wrong token')
+      }
+    }
+    this.#authed = true
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
+    this.#handshakeTimer = null
+    const ok: HelloOkBody = { v: PROTOCOL_VERSION, role: this.#host.role }
+    this.#out.push(encodeFrame(FrameKind.HELLO_OK, 0, ok))
+  }
+
+  #flush(): void {
+    const out = this.#out
+    if (out.length === 0) return
+    this.#out = []
+    const bytes = this.#outBytes
+    this.#outBytes = 0
+    // One write per burst of input: the answers to every frame that arrived together leave together.
+    this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes))
+    if (!this.#paused && this.socket.writableLength > this.#host.options.maxWriteBuffer) {
+      this.#paused = true
+      this.socket.pause()
+    }
+  }
+
+  #onDrain = (): void => {
+    if (this.#paused && !this.#dead) {
+      this.#paused = false
+      this.socket.resume()
+    }
+  }
+
+  /** Sends an ERROR frame and closes this connection only. */
+  fail(error: PyshardError): void {
+    if (this.#dead) return
+    this.#dead = true
+    this.#host.handler.clientError?.(error, this.remote)
+    const body: ErrorBody = { code: error.code, message: error.message }
+    const socket = this.socket
+    if (!socket.destroyed && socket.writable) socket.end(encodeFrame(FrameKind.ERROR, 0, body))
+    else socket.destroy()
+    // A client that does not read must not keep the connection half-open.
+    setTimeout(() => socket.destroy(), 1000).unref()
+  }
+
+  /** Stops reading; ends once written answers are out. */
+  end(): void {
+    this.#dead = true
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
+    this.socket.end()
+  }
+}
+
+/** A listening socket that speaks pyshard frames. */
+export class FrameHost {
+  readonly options: ResolvedHostOptions
+  readonly handler: HostHandler
+  readonly role: HelloOkBody['role']
+  readonly tokenDigest: Buffer | null
+  #server: net.Server | null = null
+  #connections = new Set<HostConnection>()
+  #address: { host: string; port: number } | null = null
+  #closing: Promise<void> | null = null
+
+  constructor(options: ResolvedHostOptions, role: HelloOkBody['role'], handler: HostHandler) {
+    this.options = options
+    this.role = role
+    this.handler = handler
+    this.tokenDigest = options.token === undefined ? null : digest(options.token)
+  }
+
+  get address(): { host: string; port: number } | null { return this.#address }
+
+  /** Connections open now. */
+  get connections(): number { return this.#connections.size }
+
+  listen(): Promise<{ host: string; port: number }> {
+    if (this.#server !== null) return Promise.reject(new Error('already listening'))
+    const onSocket = (socket: net.Socket): void => {
+      if (this.#closing !== null) {
+        socket.destroy()
+        return
+      }
+      this.#connections.add(new HostConnection(this, socket))
+    }
+    const server = this.options.tls ? tls.createServer(this.options.tls, onSocket) : net.createServer(onSocket)
+    this.#server = server
+    // A failed TLS handshake is that client's problem.
+    server.on('tlsClientError', () => {})
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject)
+        const a = server.address() as net.AddressInfo
+        this.#address = { host: this.options.host, port: a.port }
+        resolve(this.#address)
+      })
+    })
+  }
+
+  forget(conn: HostConnection): void {
+    this.#connections.delete(conn)
+  }
+
+  /** Stops accepting, lets every connection send what it owes, then closes; drops stragglers after `closeTimeout`. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown(false)
+    return this.#closing
+  }
+
+  /** Closes every connection now. */
+  destroy(): Promise<void> {
+    const closing = this.#shutdown(true)
+    this.#closing ??= closing
+    return closing
+  }
+
+  async #shutdown(now: boolean): Promise<void> {
+    const server = this.#server
+    if (server === null) return
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    const conns = [...this.#connections]
+    if (now) for (const c of conns) c.socket.destroy()
+    else {
+      for (const c of conns) c.end()
+      await new Promise<void>((resolve) => {
+        let left = conns.filter((c) => !c.socket.destroyed).length
+        if (left === 0) return resolve()
+        const timer = setTimeout(() => {
+          for (const c of conns) c.socket.destroy()
+          resolve()
+        }, this.options.closeTimeout)
+        for (const c of conns) {
+          c.socket.once('close', () => {
+            if (--left === 0) {
+              clearTimeout(timer)
+              resolve()
+            }
+          })
+        }
+      })
+    }
+    await closed
+    this.#address = null
+  }
+}

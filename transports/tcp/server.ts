@@ -1,0 +1,140 @@
+/**
+ * `ShardServer`: one Shard behind a TCP (or TLS) port. It decodes batches and
+ * hands each request to `execute`; it never looks at operations itself. The
+ * bootstrap server assigns its name, range, size and policy with the
+ * `configure` request (which needs the token when the server has one, as every
+ * request does).
+ */
+import { EventEmitter } from 'node:events'
+import { Shard, execute, loadProcessors, processorsHref } from '../../src/internal.js'
+import type { PyshardError, Request, Response, ShardSettings, ShardEvent, OnFull } from '../../src/internal.js'
+import { FrameHost, resolveHostOptions } from './host.js'
+import type { HostOptions } from './host.js'
+
+/** Options of `ShardServer`. */
+export interface ShardServerOptions extends HostOptions {
+  /** The only processors module (path or URL) whose functions `run` may call on this server. @default none */
+  processors?: string | URL
+  /** Name until the bootstrap server assigns one. @default 'shard' */
+  name?: string
+  /** Hash range start until assigned. @default 0 */
+  start?: number
+  /** Hash range end until assigned. @default 1 */
+  end?: number
+  /** Byte limit until assigned. @default 67108864 (64 MiB) */
+  size?: number
+  /** Policy when full, until assigned. @default 'reject' */
+  onFull?: OnFull
+  /** How often expired entries are reclaimed in the background (ms). @default 1000 */
+  sweepInterval?: number
+  /** Clock in ms for TTL. @default Date.now */
+  now?: () => number
+}
+
+/** A connection the server closed for breaking the protocol. */
+export interface ClientErrorEvent { remote: string; error: PyshardError }
+
+/** Events of `ShardServer`. */
+export interface ShardServerEvents {
+  /** The bootstrap server (or an admin) assigned new settings. */
+  configured: [settings: ShardSettings]
+  /** An entry was evicted for the byte limit. */
+  evict: [event: { shard: string; index: string; key: string }]
+  /** An entry's TTL ran out. */
+  expire: [event: { shard: string; index: string; key: string }]
+  /** A connection was closed for a bad frame, an oversized frame, a wrong token or a missing HELLO. */
+  clientError: [event: ClientErrorEvent]
+}
+
+const DEFAULT_SIZE = 64 * 1024 * 1024
+
+/** Hosts one Shard over TCP. `listen()`, then point a bootstrap config (or `Pyshard.open({ config })`) at it. */
+export class ShardServer extends EventEmitter<ShardServerEvents> {
+  readonly #host: FrameHost
+  readonly #shard: Shard
+  readonly #processors: string | undefined
+  readonly #sweepInterval: number
+  #settings: Readonly<ShardSettings>
+  #sweeper: NodeJS.Timeout | null = null
+
+  constructor(options: ShardServerOptions = {}) {
+    super()
+    const resolved = resolveHostOptions(options)
+    if (options.sweepInterval !== undefined && !(Number.isSafeInteger(options.sweepInterval) && options.sweepInterval > 0)) {
+      throw new TypeError('options.sweepInterval must be a positive integer of ms')
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function')
+    this.#sweepInterval = options.sweepInterval ?? 1000
+    this.#processors = options.processors === undefined ? undefined : processorsHref(options.processors)
+    try {
+      this.#shard = new Shard({
+        name: options.name ?? 'shard',
+        start: options.start ?? 0,
+        end: options.end ?? 1,
+        size: options.size ?? DEFAULT_SIZE,
+        onFull: options.onFull ?? 'reject',
+        epoch: 0,
+        ...(options.now ? { now: options.now } : {}),
+        onEvent: (e: ShardEvent) => {
+          if (this.listenerCount(e.type) > 0) this.emit(e.type, { shard: this.#shard.settings.name, index: e.index, key: e.key })
+        },
+      })
+    } catch (err) {
+      throw new TypeError(`options: ${(err as Error).message}`)
+    }
+    this.#settings = this.#shard.settings
+    const shard = this.#shard
+    this.#host = new FrameHost(resolved, 'shard', {
+      batch: (requests: unknown[]): Response[] => {
+        const out = new Array<Response>(requests.length)
+        for (let i = 0; i < requests.length; i++) out[i] = execute(shard, requests[i] as Request)
+        return out
+      },
+      clientError: (error, remote) => {
+        if (this.listenerCount('clientError') > 0) this.emit('clientError', { remote, error })
+      },
+      afterBurst: () => {
+        // `configure` replaces the settings object: noticing that costs one comparison per burst.
+        if (shard.settings !== this.#settings) {
+          this.#settings = shard.settings
+          this.emit('configured', { ...this.#settings })
+        }
+      },
+    })
+  }
+
+  /** Loads the processors module (if any), then binds. Resolves with the bound address. */
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.#processors !== undefined) this.#shard.setProcessors(await loadProcessors(this.#processors))
+    const address = await this.#host.listen()
+    this.#sweeper = setInterval(() => this.#shard.sweep(10_000), this.#sweepInterval)
+    this.#sweeper.unref()
+    return address
+  }
+
+  /** The bound address, or null before `listen()` / after close. */
+  get address(): { host: string; port: number } | null { return this.#host.address }
+
+  /** The shard's current name, range, size, policy and map epoch. */
+  get settings(): Readonly<ShardSettings> { return this.#shard.settings }
+
+  /** Client connections open now. */
+  get connections(): number { return this.#host.connections }
+
+  /** Stops accepting connections, answers what has arrived, ends every connection, then resolves. */
+  async close(): Promise<void> {
+    this.#stopSweeper()
+    await this.#host.close()
+  }
+
+  /** Drops every connection now, answering nothing more. */
+  async destroy(): Promise<void> {
+    this.#stopSweeper()
+    await this.#host.destroy()
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    this.#sweeper = null
+  }
+}
