@@ -1,4 +1,71 @@
 #!/usr/bin/env node
-// The pyshard command line (see issue: CLI). Placeholder entry so the package's bin resolves.
-console.error('pyshard: the command line is not built yet')
-process.exit(2)
+/**
+ * The `pyshard` command line: `pyshard COMMAND [options]`. Exit codes (DESIGN.md):
+ * 0 ok, 1 failed operation, 2 bad usage. Errors are one line on stderr; set
+ * PYSHARD_DEBUG=1 for the stack.
+ */
+import { PyshardError } from '../index.js'
+import { cat } from './cat.js'
+import { describe } from './client.js'
+import { CommandFailed, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs } from './command.js'
+import type { Command } from './command.js'
+import { createIndex, dropIndex, indexes } from './index-admin.js'
+import { pop, read, remove } from './keys.js'
+import { bootstrap, shard, up } from './servers.js'
+import { stat } from './stat.js'
+import { write } from './write.js'
+
+const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat]
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return `Usage: pyshard COMMAND [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Client commands reach a cluster through -b HOST:PORT (a bootstrap server; default
+$PYSHARD_BOOTSTRAP, else 127.0.0.1:5000) or -c FILE (open a config directly).
+Run "pyshard COMMAND --help" for a command's options.
+
+Exit: 0 ok, 1 failed operation, 2 bad usage.
+`
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined
+    process.stdout.write(topic !== undefined ? `${topic.help}\n` : mainHelp())
+    return name === undefined ? EXIT_USAGE : EXIT_OK
+  }
+  const cmd = COMMANDS.find((c) => c.name === name)
+  if (cmd === undefined) {
+    process.stderr.write(`pyshard: unknown command ${JSON.stringify(name)} (run "pyshard --help" for the list)\n`)
+    return EXIT_USAGE
+  }
+  try {
+    const { values, positionals, help } = parseCommandArgs(cmd, rest)
+    if (help) {
+      process.stdout.write(`${cmd.help}\n`)
+      return EXIT_OK
+    }
+    return await cmd.run(values, positionals)
+  } catch (err) {
+    if (process.env.PYSHARD_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`)
+    if (err instanceof UsageError) {
+      process.stderr.write(`pyshard ${name}: ${err.message} (run "pyshard ${name} --help")\n`)
+      return EXIT_USAGE
+    }
+    const message = err instanceof CommandFailed ? err.message : err instanceof PyshardError ? describe(err) : `unexpected error: ${describe(err)}`
+    process.stderr.write(`pyshard ${name}: ${message}\n`)
+    return EXIT_FAILED
+  }
+}
+
+// No top-level await: tsup also emits this entry as CommonJS.
+void main(process.argv.slice(2)).then((code) => {
+  // Exit once stdout has taken what was written: a client socket still closing must not keep the process
+  // alive, and nothing written may be lost.
+  process.stdout.write('', () => process.exit(code))
+})

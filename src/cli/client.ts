@@ -1,0 +1,83 @@
+/**
+ * How a client command reaches a store: `-b HOST:PORT` (a bootstrap server;
+ * default `PYSHARD_BOOTSTRAP`, else 127.0.0.1:5000) or `-c FILE` (open a
+ * config directly, as `Pyshard.open({ config })` does).
+ */
+import { Pyshard, PyshardError } from '../index.js'
+import type { OpenOptions } from '../index.js'
+import { CommandFailed, UsageError, intOption, stringOption } from './command.js'
+import type { OptionSpecs, Values } from './command.js'
+
+export const DEFAULT_BOOTSTRAP = '127.0.0.1:5000'
+
+export const CLIENT_OPTIONS: OptionSpecs = {
+  bootstrap: { type: 'string', short: 'b' },
+  config: { type: 'string', short: 'c' },
+  token: { type: 'string' },
+  timeout: { type: 'string' },
+}
+
+export const CLIENT_HELP = `Cluster:
+  -b, --bootstrap HOST:PORT  bootstrap server (default: $PYSHARD_BOOTSTRAP, else ${DEFAULT_BOOTSTRAP})
+  -c, --config FILE          open this cluster config directly instead of asking a bootstrap server
+      --token TOKEN          token for the shard servers (default: $PYSHARD_TOKEN, else the config's)
+      --timeout MS           per-request and connect timeout (default: 5000 / 3000)
+  -h, --help                 this help`
+
+/** Checks `HOST:PORT` (IPv6 hosts in brackets) and gives it back unchanged. */
+export function checkHostPort(target: string, option: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(target)
+  const port = m === null ? NaN : Number(m[2])
+  if (m === null || !(port >= 1 && port <= 65535)) {
+    throw new UsageError(`${option} must be HOST:PORT with a port from 1 to 65535, got ${JSON.stringify(target)}`)
+  }
+  return target
+}
+
+/** `Pyshard.connect` as the server API contract states it; typed here so the CLI builds before it lands. */
+type Connect = (target: { bootstrap: string } & OpenOptions) => Promise<Pyshard>
+
+/** Opens the store a client command names. Usage errors throw UsageError; an unreachable cluster throws CommandFailed. */
+export async function openStore(values: Values): Promise<Pyshard> {
+  const config = stringOption(values, 'config')
+  const bootstrapOpt = stringOption(values, 'bootstrap')
+  if (config !== undefined && bootstrapOpt !== undefined) throw new UsageError('give either -b/--bootstrap or -c/--config, not both')
+  const options: OpenOptions = {}
+  if (values.timeout !== undefined) {
+    const ms = intOption(values, 'timeout', 0)
+    options.requestTimeout = ms
+    options.connectTimeout = ms
+  }
+  const token = stringOption(values, 'token') ?? process.env.PYSHARD_TOKEN
+  if (token !== undefined && token !== '') options.token = token
+  if (config !== undefined) {
+    try {
+      return await Pyshard.open({ ...options, config })
+    } catch (err) {
+      throw new CommandFailed(`cannot open config ${config}: ${describe(err)}`)
+    }
+  }
+  const fromEnv = process.env.PYSHARD_BOOTSTRAP
+  const target = bootstrapOpt !== undefined
+    ? checkHostPort(bootstrapOpt, '-b/--bootstrap')
+    : fromEnv !== undefined && fromEnv !== '' ? checkHostPort(fromEnv, 'PYSHARD_BOOTSTRAP') : DEFAULT_BOOTSTRAP
+  const connect = (Pyshard as unknown as { connect?: Connect }).connect
+  if (typeof connect !== 'function') throw new CommandFailed('this build has no bootstrap client (Pyshard.connect); use -c FILE')
+  try {
+    return await connect.call(Pyshard, { ...options, bootstrap: target })
+  } catch (err) {
+    throw new CommandFailed(`cannot reach bootstrap server ${target}: ${describe(err)}`)
+  }
+}
+
+/** One line for an error: its message, with the code for pyshard errors. */
+export function describe(err: unknown): string {
+  if (err instanceof PyshardError) return `${firstLine(err.message)} (${err.code})`
+  if (err instanceof Error) return firstLine(err.message)
+  return String(err)
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n')
+  return i === -1 ? s : s.slice(0, i)
+}

@@ -1,0 +1,264 @@
+/**
+ * The server commands: `up` (every shard server of a config plus the bootstrap
+ * server, in one process), `shard` and `bootstrap` (one server each, for
+ * multi-host setups). Each serves until SIGINT/SIGTERM, then closes cleanly
+ * (in-flight requests drain) and exits 0; a second signal stops at once.
+ */
+import { ShardMap } from '../index.js'
+import type { ClusterConfig, ShardSpec } from '../index.js'
+import * as api from '../index.js'
+import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, portOption, stringOption } from './command.js'
+import type { Command } from './command.js'
+import { describe } from './client.js'
+import { DEFAULT_BOOTSTRAP_PORT, DEFAULT_CLUSTER } from './default-cluster.js'
+
+/** What the CLI needs of a server (the contract of ShardServer and BootstrapServer). */
+interface Server {
+  listen(): Promise<{ host: string; port: number }>
+  close(): Promise<void>
+  destroy?(): Promise<void>
+}
+interface ShardServerOptions { host?: string; port?: number; token?: string; insecure?: boolean; processors?: string }
+interface BootstrapServerOptions { host?: string; port?: number; config: string | ClusterConfig; token?: string; insecure?: boolean }
+interface BootstrapServerLike extends Server { readonly map: ShardMap }
+interface ServerApi {
+  ShardServer: new (options: ShardServerOptions) => Server
+  BootstrapServer: new (options: BootstrapServerOptions) => BootstrapServerLike
+}
+
+function serverApi(): ServerApi {
+  const mod = api as unknown as Partial<ServerApi>
+  if (typeof mod.ShardServer !== 'function' || typeof mod.BootstrapServer !== 'function') {
+    throw new CommandFailed('this build has no TCP servers (ShardServer, BootstrapServer)')
+  }
+  return mod as ServerApi
+}
+
+const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly and exits 0;
+a second signal stops at once. Shards keep their data in memory only.`
+
+export const up: Command = {
+  name: 'up',
+  summary: 'start every shard server of a config and a bootstrap server, in one process',
+  positionals: [],
+  options: {
+    config: { type: 'string', short: 'c' },
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    processors: { type: 'string' },
+  },
+  help: `Usage: pyshard up [--config FILE] [--port N] [options]
+
+Starts a shard server for every "tcp" shard of the config (at its host and
+port), then a bootstrap server that assigns them their names, ranges and sizes
+and serves the map to clients, and prints the map. Without --config it serves
+the built-in cluster: 2 shards on 127.0.0.1:5050 and :5051, bootstrap on :5000.
+${SERVE_HELP}
+
+Options:
+  -c, --config FILE          cluster config (JSON); its "token" protects every server
+  -p, --port N               bootstrap server port, 0 for any free one (default ${DEFAULT_BOOTSTRAP_PORT})
+      --host HOST            bootstrap server address (default 127.0.0.1)
+      --processors MODULE    processors module the shard servers may run
+  -h, --help                 this help
+
+Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
+  async run(values) {
+    const { ShardServer, BootstrapServer } = serverApi()
+    const file = stringOption(values, 'config')
+    const config = file ?? DEFAULT_CLUSTER
+    const map = typeof config === 'string' ? ShardMap.load(config) : ShardMap.parse(config)
+    const local = map.shards.filter((s) => s.transport === 'tcp')
+    if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
+    const token = map.config.token
+    const processors = stringOption(values, 'processors')
+    const started: Server[] = []
+    try {
+      for (const spec of local) {
+        let server: Server
+        try {
+          server = new ShardServer({
+            host: spec.host as string, port: spec.port as number,
+            ...(token !== undefined ? { token } : {}), ...(processors !== undefined ? { processors } : {}),
+          })
+        } catch (err) {
+          throw new CommandFailed(`shard "${spec.name}": ${describe(err)}`)
+        }
+        await listenOrExplain(server, `shard server "${spec.name}" on ${spec.host}:${spec.port}`)
+        started.push(server)
+      }
+      const bootstrap = new BootstrapServer({
+        host: stringOption(values, 'host') ?? '127.0.0.1',
+        port: portOption(values, 'port', DEFAULT_BOOTSTRAP_PORT),
+        config,
+        ...(token !== undefined ? { token } : {}),
+      })
+      const address = await listenOrExplain(bootstrap, 'bootstrap server')
+      started.push(bootstrap)
+      process.stdout.write(formatMap(bootstrap.map, address))
+    } catch (err) {
+      await closeAll(started.reverse())
+      throw err
+    }
+    // Clients first (the bootstrap server holds connections to the shards), then the shards.
+    return serveUntilSignal('up', started.reverse())
+  },
+}
+
+export const shard: Command = {
+  name: 'shard',
+  summary: 'run one shard server (multi-host setups)',
+  positionals: [],
+  options: {
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    token: { type: 'string' },
+    insecure: { type: 'boolean' },
+    processors: { type: 'string' },
+  },
+  help: `Usage: pyshard shard --port N [--host HOST] [--token TOKEN] [options]
+
+Runs one shard server. It holds no data until a bootstrap server (pyshard
+bootstrap, whose config lists this HOST:PORT) assigns its name, range and size.
+${SERVE_HELP}
+
+Options:
+  -p, --port N               port to listen on, 0 for any free one (required)
+      --host HOST            address to bind (default 127.0.0.1)
+      --token TOKEN          token clients and the bootstrap server must present
+                             (default $PYSHARD_TOKEN); required off loopback
+      --insecure             allow a non-loopback HOST without a token
+      --processors MODULE    the processors module this server may run
+  -h, --help                 this help
+
+Exit: 0 stopped by a signal, 1 could not start (port in use), 2 bad usage.`,
+  async run(values) {
+    const { ShardServer } = serverApi()
+    if (values.port === undefined) throw new UsageError('--port is required')
+    const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
+    const token = stringOption(values, 'token') ?? envToken()
+    if (token !== undefined) options.token = token
+    if (values.insecure === true) options.insecure = true
+    const processors = stringOption(values, 'processors')
+    if (processors !== undefined) options.processors = processors
+    const server = newServer(() => new ShardServer(options))
+    const address = await listenOrExplain(server, 'shard server')
+    process.stdout.write(`pyshard shard: listening on ${hostPort(address)}\npyshard shard: ready; stop with Ctrl-C\n`)
+    return serveUntilSignal('shard', [server])
+  },
+}
+
+export const bootstrap: Command = {
+  name: 'bootstrap',
+  summary: 'run a bootstrap server for a config (multi-host setups)',
+  positionals: [],
+  options: {
+    config: { type: 'string', short: 'c' },
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    token: { type: 'string' },
+    insecure: { type: 'boolean' },
+  },
+  help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
+
+Runs a bootstrap server: loads the config, assigns every shard server in it its
+name, range and size (a shard server that is not up yet is assigned when it
+comes up), serves the map to clients, and prints it.
+${SERVE_HELP}
+
+Options:
+  -c, --config FILE          cluster config (JSON) (required)
+  -p, --port N               port to listen on, 0 for any free one (default ${DEFAULT_BOOTSTRAP_PORT})
+      --host HOST            address to bind (default 127.0.0.1)
+      --token TOKEN          token for the shard servers and this server's clients
+                             (default $PYSHARD_TOKEN, else the config's "token")
+      --insecure             allow a non-loopback HOST without a token
+  -h, --help                 this help
+
+Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
+  async run(values) {
+    const { BootstrapServer } = serverApi()
+    const config = stringOption(values, 'config')
+    if (config === undefined) throw new UsageError('--config is required')
+    const options: BootstrapServerOptions = {
+      config, host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', DEFAULT_BOOTSTRAP_PORT),
+    }
+    const token = stringOption(values, 'token') ?? envToken()
+    if (token !== undefined) options.token = token
+    if (values.insecure === true) options.insecure = true
+    const server = newServer(() => new BootstrapServer(options))
+    const address = await listenOrExplain(server, 'bootstrap server')
+    process.stdout.write(formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
+    return serveUntilSignal('bootstrap', [server])
+  },
+}
+
+function envToken(): string | undefined {
+  const t = process.env.PYSHARD_TOKEN
+  return t === undefined || t === '' ? undefined : t
+}
+
+/** Constructor option errors (TypeError 'options.x ...') are the user's options: say so in one line. */
+function newServer<T>(make: () => T): T {
+  try {
+    return make()
+  } catch (err) {
+    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^options\./, '--'))
+    throw err
+  }
+}
+
+async function listenOrExplain(server: Server, what: string): Promise<{ host: string; port: number }> {
+  try {
+    return await server.listen()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') throw new CommandFailed(`${what}: address in use`)
+    if (code === 'EADDRNOTAVAIL') throw new CommandFailed(`${what}: address not available on this machine`)
+    if (code === 'EACCES') throw new CommandFailed(`${what}: permission denied (ports below 1024 need privileges)`)
+    throw new CommandFailed(`${what}: ${describe(err)}`)
+  }
+}
+
+function hostPort(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+}
+
+/** The map as `up` prints it: one line per shard, then a `ready` line tests and scripts can wait for. */
+export function formatMap(map: ShardMap, address: { host: string; port: number }): string {
+  const rows = map.shards.map((s: ShardSpec) => [
+    s.name, `[${s.start}, ${s.end})`, s.transport,
+    s.transport === 'tcp' ? `${s.host}:${s.port}` : s.transport === 'redis' ? String(s.url ?? (s.cluster ?? []).join(',')) : '',
+    `size ${s.size}`, `onFull ${s.onFull}`,
+  ])
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length))) ?? []
+  const lines = rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ').trimEnd()}`)
+  return `pyshard up: bootstrap server on ${hostPort(address)} (map epoch ${map.epoch}, ${map.shards.length} shards)\n` +
+    `${lines.join('\n')}\npyshard up: ready on ${hostPort(address)}; stop with Ctrl-C\n`
+}
+
+async function closeAll(servers: Server[]): Promise<void> {
+  for (const s of servers) await s.close().catch(() => {})
+}
+
+function serveUntilSignal(name: string, servers: Server[]): Promise<number> {
+  return new Promise((resolve) => {
+    let signals = 0
+    const stop = (signal: NodeJS.Signals): void => {
+      signals++
+      if (signals > 1) {
+        process.stderr.write(`pyshard ${name}: ${signal} again: stopping now\n`)
+        void Promise.allSettled(servers.map((s) => (s.destroy ?? s.close).call(s))).then(() => resolve(EXIT_FAILED))
+        return
+      }
+      process.stderr.write(`pyshard ${name}: ${signal}: closing\n`)
+      closeAll(servers).then(() => {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        resolve(EXIT_OK)
+      }, () => resolve(EXIT_FAILED))
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
