@@ -48,6 +48,11 @@ export const FrameKind = {
   RESULT: 4,
   /** Server → client: `ErrorBody`; the server closes the connection after it. */
   ERROR: 5,
+  /**
+   * Server → client: the server is closing. It still answers what arrives; the client
+   * sends nothing new on this connection and ends it once its answers are in.
+   */
+  GOAWAY: 6,
 } as const
 
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]

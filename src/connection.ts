@@ -24,6 +24,8 @@ export interface ChannelEvents<In> {
   message(id: number, payload: In): void
   /** A connection-level failure the peer stated (e.g. AUTH_FAILED); pending requests reject with it. */
   failure(error: PyshardError): void
+  /** The peer is shutting down: send nothing new on this carrier, end it once every answer is in. */
+  goaway(): void
   /** The carrier is gone (after `end`, `destroy`, or a failure). */
   close(error?: Error): void
 }
@@ -119,6 +121,8 @@ export class Connection<Out, In> {
   #drained: (() => void) | null = null
   #closed: Promise<void> | null = null
   #upWaiters: { resolve(): void; reject(error: Error): void }[] = []
+  /** The peer said GOAWAY on the current carrier: new requests wait for the next one. */
+  #goingAway = false
 
   constructor(options: ConnectionOptions<Out, In>) {
     this.name = options.name
@@ -171,7 +175,7 @@ export class Connection<Out, In> {
       const p: Pending<Out, In> = {
         id: 0, payload, weight, deadline: now + this.#requestTimeout, queueDeadline: 0, resolve, reject, done: false,
       }
-      if (state === 'up') {
+      if (state === 'up' && !this.#goingAway) {
         this.#send(p)
         return
       }
@@ -191,6 +195,7 @@ export class Connection<Out, In> {
       this.#queue.push(p)
       this.#queued += weight
       this.#arm(Math.min(p.deadline, p.queueDeadline))
+      this.#timer?.ref()
       if (state === 'idle') this.#connectNow()
     })
   }
@@ -260,7 +265,9 @@ export class Connection<Out, In> {
     }
     this.#timerAt = at
     this.#timer = setTimeout(this.#onTimer, Math.max(0, at - this.#now()) + 1)
-    this.#timer.unref()
+    // Requests waiting for a carrier keep the process alive (nothing else does while it is down);
+    // in-flight ones have their socket for that.
+    if (this.#queue.length === 0) this.#timer.unref()
   }
 
   #onTimer = (): void => {
@@ -340,10 +347,18 @@ export class Connection<Out, In> {
         while (head < order.length && (order[head] as Pending<Out, In>).done) head++
         this.#compact(head)
         p.resolve(payload)
-        if (this.#drained !== null) this.#checkDrained()
+        if (this.#inflight.size === 0) {
+          if (this.#drained !== null) this.#checkDrained()
+          if (this.#goingAway) channel.end()
+        }
       },
       failure: (error) => {
         this.#failure = error
+      },
+      goaway: () => {
+        if (channel === null || this.#channel !== channel) return
+        this.#goingAway = true
+        if (this.#inflight.size === 0) channel.end()
       },
       close: (error) => {
         if (gone) return
@@ -361,6 +376,7 @@ export class Connection<Out, In> {
         }
         channel = ch
         this.#channel = ch
+        this.#goingAway = false
         this.#state = 'up'
         this.#attempts = 0
         this.#lastError = null
@@ -370,6 +386,7 @@ export class Connection<Out, In> {
         this.#queue = []
         this.#queued = 0
         for (const p of queue) if (!p.done) this.#send(p)
+        this.#timer?.unref()
         this.#onUp?.(first)
         for (const w of this.#upWaiters.splice(0)) w.resolve()
       },
@@ -442,6 +459,7 @@ export class Connection<Out, In> {
     const queue = this.#queue
     this.#queue = []
     this.#queued = 0
+    this.#timer?.unref()
     for (const p of queue) {
       if (p.done) continue
       p.done = true

@@ -94,6 +94,8 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
         const err = errorFromCode(String(e?.code), String(e?.message))
         if (ready) events.failure(err)
         else fail(err)
+      } else if (kind === FrameKind.GOAWAY && ready) {
+        events.goaway()
       } else if (kind === FrameKind.HELLO_OK && !ready) {
         const ok = decodeBody(body) as HelloOkBody
         if (ok?.role !== target.role) {

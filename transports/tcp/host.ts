@@ -237,6 +237,19 @@ class HostConnection {
     setTimeout(() => socket.destroy(), 1000).unref()
   }
 
+  /**
+   * Graceful shutdown: tells an authenticated client GOAWAY and keeps answering until it
+   * ends the connection (it does so once its answers are in); others are ended now.
+   */
+  goaway(): void {
+    if (this.#dead) return
+    if (!this.#authed) {
+      this.end()
+      return
+    }
+    this.socket.write(encodeFrame(FrameKind.GOAWAY, 0, null))
+  }
+
   /** Stops reading; ends once written answers are out. */
   end(): void {
     this.#dead = true
@@ -296,7 +309,10 @@ export class FrameHost {
     this.#connections.delete(conn)
   }
 
-  /** Stops accepting, lets every connection send what it owes, then closes; drops stragglers after `closeTimeout`. */
+  /**
+   * Stops accepting, says GOAWAY to every client and answers what they still send until they
+   * end their connections; drops the ones left after `closeTimeout`.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown(false)
     return this.#closing
@@ -316,7 +332,7 @@ export class FrameHost {
     const conns = [...this.#connections]
     if (now) for (const c of conns) c.socket.destroy()
     else {
-      for (const c of conns) c.end()
+      for (const c of conns) c.goaway()
       await new Promise<void>((resolve) => {
         let left = conns.filter((c) => !c.socket.destroyed).length
         if (left === 0) return resolve()
