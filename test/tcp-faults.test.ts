@@ -34,10 +34,11 @@ function codeOf(r: PromiseSettledResult<unknown>): string {
 function once<T>(db: Pyshard, event: 'shardUp' | 'shardDown', ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${event} within ${ms} ms`)), ms)
-    db.once(event, (e) => {
+    const listener = (e: unknown): void => {
       clearTimeout(timer)
       resolve(e as T)
-    })
+    }
+    ;(db.once as (name: string, fn: (e: unknown) => void) => Pyshard)(event, listener)
   })
 }
 
@@ -113,11 +114,13 @@ faults('restarted on the same port: the client reconnects by itself and new requ
 
 faults.run()
 
-const stalled = suite<{ server: net.Server; db: Pyshard }>('tcp faults: a shard that never answers', {} as never)
+const stalled = suite<{ server: net.Server; sockets: Set<net.Socket>; db: Pyshard }>('tcp faults: a shard that never answers', {} as never)
 
 stalled.before(async (ctx) => {
   // Says HELLO_OK, then reads batches and never answers them.
+  ctx.sockets = new Set()
   ctx.server = net.createServer((socket) => {
+    ctx.sockets.add(socket)
     const decoder = new FrameDecoder()
     socket.on('data', (chunk) => decoder.push(chunk, (kind) => {
       if (kind === FrameKind.HELLO) socket.write(encodeFrame(FrameKind.HELLO_OK, 0, { v: 1, role: 'shard' }))
@@ -136,7 +139,7 @@ stalled.after(async (ctx) => {
   await ctx.db?.close()
   await new Promise((resolve) => {
     ctx.server.close(resolve)
-    ctx.server.closeAllConnections?.()
+    for (const s of ctx.sockets) s.destroy()
   })
 })
 
