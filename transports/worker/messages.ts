@@ -1,0 +1,79 @@
+/**
+ * Every message that crosses between the store's thread and a worker host.
+ * Both sides import these types, so a change to one kind shows up on both.
+ */
+import type { OnFull, Request, Response } from '../../src/internal.js'
+
+/** How batches travel: V8 structured clone of the request objects, or one msgpackr buffer per message. */
+export type Codec = 'clone' | 'msgpack'
+
+/** What a shard in a worker needs to be created (the serialisable part of a ShardSpec). */
+export interface HostShard {
+  name: string
+  start: number
+  end: number
+  size: number
+  onFull: OnFull
+}
+
+/** `workerData` of a host: its shards, the processors module and the codec. */
+export interface HostData {
+  shards: HostShard[]
+  /** URL of the processors module, imported once in the worker. */
+  processors: string | undefined
+  codec: Codec
+  /** How often the host reclaims expired entries (ms). */
+  sweepInterval: number
+}
+
+/** One shard's share of a message: `reqs` for the shard at `HostData.shards[shard]`. */
+export interface Part {
+  shard: number
+  reqs: Request[]
+}
+
+/** Store → host: the batches of one tick for this worker's shards (clone codec). */
+export interface BatchMessage {
+  id: number
+  parts: Part[]
+}
+
+/** Store → host: the same, with `parts` packed by msgpackr (msgpack codec). */
+export interface PackedBatchMessage {
+  id: number
+  packed: Uint8Array
+}
+
+/** An evict/expire event of a shard in the worker, forwarded to the store. */
+export interface HostEvent {
+  type: 'evict' | 'expire'
+  shard: number
+  index: string
+  key: string
+}
+
+/** Host → store: the answers to one batch message, one `Response[]` per part, in order. */
+export interface ReplyMessage {
+  t: 'reply'
+  id: number
+  /** One `Response[]` per part (clone codec). */
+  parts?: Response[][]
+  /** The same packed by msgpackr (msgpack codec). */
+  packed?: Uint8Array
+  /** Events since the last message, when there were any. */
+  events?: HostEvent[]
+  /** Set when the message as a whole could not be answered (undecodable); every request of it fails. */
+  error?: string
+}
+
+/** Host → store: the host has its shards and processors and takes batches. */
+export interface ReadyMessage { t: 'ready' }
+
+/** Host → store: events that happened outside a batch (background TTL sweep). */
+export interface EventsMessage { t: 'events'; events: HostEvent[] }
+
+/** Host → store: the host could not start (its processors module failed to load); it exits after this. */
+export interface FatalMessage { t: 'fatal'; code: string; message: string }
+
+export type HostMessage = ReplyMessage | ReadyMessage | EventsMessage | FatalMessage
+export type StoreMessage = BatchMessage | PackedBatchMessage
