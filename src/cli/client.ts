@@ -34,9 +34,6 @@ export function checkHostPort(target: string, option: string): string {
   return target
 }
 
-/** `Pyshard.connect` as the server API contract states it; typed here so the CLI builds before it lands. */
-type Connect = (target: { bootstrap: string } & OpenOptions) => Promise<Pyshard>
-
 /** Opens the store a client command names. Usage errors throw UsageError; an unreachable cluster throws CommandFailed. */
 export async function openStore(values: Values): Promise<Pyshard> {
   const config = stringOption(values, 'config')
@@ -61,10 +58,8 @@ export async function openStore(values: Values): Promise<Pyshard> {
   const target = bootstrapOpt !== undefined
     ? checkHostPort(bootstrapOpt, '-b/--bootstrap')
     : fromEnv !== undefined && fromEnv !== '' ? checkHostPort(fromEnv, 'PYSHARD_BOOTSTRAP') : DEFAULT_BOOTSTRAP
-  const connect = (Pyshard as unknown as { connect?: Connect }).connect
-  if (typeof connect !== 'function') throw new CommandFailed('this build has no bootstrap client (Pyshard.connect); use -c FILE')
   try {
-    return await connect.call(Pyshard, { ...options, bootstrap: target })
+    return await Pyshard.connect({ ...options, bootstrap: target })
   } catch (err) {
     throw new CommandFailed(`cannot reach bootstrap server ${target}: ${describe(err)}`)
   }

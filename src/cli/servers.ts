@@ -4,34 +4,19 @@
  * multi-host setups). Each serves until SIGINT/SIGTERM, then closes cleanly
  * (in-flight requests drain) and exits 0; a second signal stops at once.
  */
-import { ShardMap } from '../index.js'
-import type { ClusterConfig, ShardSpec } from '../index.js'
-import * as api from '../index.js'
+import { BootstrapServer, ShardMap, ShardServer } from '../index.js'
+import type { BootstrapServerOptions, ShardServerOptions, ShardSpec } from '../index.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, portOption, stringOption } from './command.js'
 import type { Command } from './command.js'
 import { describe } from './client.js'
 import { DEFAULT_BOOTSTRAP_PORT, DEFAULT_CLUSTER } from './default-cluster.js'
+import { formatBytes } from './stat.js'
 
-/** What the CLI needs of a server (the contract of ShardServer and BootstrapServer). */
+/** What the CLI needs of a server. */
 interface Server {
   listen(): Promise<{ host: string; port: number }>
   close(): Promise<void>
   destroy?(): Promise<void>
-}
-interface ShardServerOptions { host?: string; port?: number; token?: string; insecure?: boolean; processors?: string }
-interface BootstrapServerOptions { host?: string; port?: number; config: string | ClusterConfig; token?: string; insecure?: boolean }
-interface BootstrapServerLike extends Server { readonly map: ShardMap }
-interface ServerApi {
-  ShardServer: new (options: ShardServerOptions) => Server
-  BootstrapServer: new (options: BootstrapServerOptions) => BootstrapServerLike
-}
-
-function serverApi(): ServerApi {
-  const mod = api as unknown as Partial<ServerApi>
-  if (typeof mod.ShardServer !== 'function' || typeof mod.BootstrapServer !== 'function') {
-    throw new CommandFailed('this build has no TCP servers (ShardServer, BootstrapServer)')
-  }
-  return mod as ServerApi
 }
 
 const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly and exits 0;
@@ -64,7 +49,6 @@ Options:
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
   async run(values) {
-    const { ShardServer, BootstrapServer } = serverApi()
     const file = stringOption(values, 'config')
     const config = file ?? DEFAULT_CLUSTER
     const map = typeof config === 'string' ? ShardMap.load(config) : ShardMap.parse(config)
@@ -133,7 +117,6 @@ Options:
 
 Exit: 0 stopped by a signal, 1 could not start (port in use), 2 bad usage.`,
   async run(values) {
-    const { ShardServer } = serverApi()
     if (values.port === undefined) throw new UsageError('--port is required')
     const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
     const token = stringOption(values, 'token') ?? envToken()
@@ -177,7 +160,6 @@ Options:
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
   async run(values) {
-    const { BootstrapServer } = serverApi()
     const config = stringOption(values, 'config')
     if (config === undefined) throw new UsageError('--config is required')
     const options: BootstrapServerOptions = {
@@ -229,7 +211,7 @@ export function formatMap(map: ShardMap, address: { host: string; port: number }
   const rows = map.shards.map((s: ShardSpec) => [
     s.name, `[${s.start}, ${s.end})`, s.transport,
     s.transport === 'tcp' ? `${s.host}:${s.port}` : s.transport === 'redis' ? String(s.url ?? (s.cluster ?? []).join(',')) : '',
-    `size ${s.size}`, `onFull ${s.onFull}`,
+    `size ${formatBytes(s.size)}`, `onFull ${s.onFull}`,
   ])
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length))) ?? []
   const lines = rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ').trimEnd()}`)
