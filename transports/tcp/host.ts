@@ -200,7 +200,9 @@ class HostConnection {
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = null
     const ok: HelloOkBody = { v: PROTOCOL_VERSION, role: this.#host.role }
-    this.#out.push(encodeFrame(FrameKind.HELLO_OK, 0, ok))
+    const out = encodeFrame(FrameKind.HELLO_OK, 0, ok)
+    this.#out.push(out)
+    this.#outBytes += out.length
   }
 
   #flush(): void {
