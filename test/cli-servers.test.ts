@@ -1,0 +1,78 @@
+/** pyshard shard + pyshard bootstrap as separate processes (the multi-host setup), and up's start-up errors. */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, runCli, spawnCli } from './helpers/cli.js'
+
+interface Running { child: ChildProcess; exited: Promise<number | null>; out: () => string }
+
+function start(args: string[], readyRe: RegExp): Promise<Running> {
+  const child = spawnCli(args)
+  let out = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', () => { if (readyRe.test(out)) resolve({ child, exited, out: () => out }) })
+    void exited.then((code) => reject(new Error(`pyshard ${args[0]} exited ${code}: ${out}`)))
+  })
+}
+
+const ctx = { dir: '', running: [] as Running[] }
+const test = suite('cli: pyshard shard and pyshard bootstrap')
+
+test.before(() => {
+  ctx.dir = mkdtempSync(join(tmpdir(), 'pyshard-cli-servers-'))
+})
+test.after(async () => {
+  for (const r of ctx.running) if (r.child.exitCode === null) r.child.kill('SIGKILL')
+  rmSync(ctx.dir, { recursive: true, force: true })
+})
+
+test('two shard processes and a bootstrap process serve a cluster; SIGTERM stops each with exit 0', async () => {
+  const ports = [await freePort(), await freePort()]
+  const shards = await Promise.all(ports.map((p) => start(['shard', '--port', String(p)], /ready/)))
+  ctx.running.push(...shards)
+  assert.match(shards[0]?.out() as string, `listening on 127.0.0.1:${ports[0]}`)
+  const config = join(ctx.dir, 'cluster.json')
+  writeFileSync(config, JSON.stringify({ transport: 'tcp', shards: ports.map((port, i) => ({ name: `s${i}`, host: '127.0.0.1', port })) }))
+  const bport = await freePort()
+  const boot = await start(['bootstrap', '--config', config, '--port', String(bport)], /ready on/)
+  ctx.running.push(boot)
+  assert.match(boot.out(), /s0\s+\[0, 0\.5\)\s+tcp/)
+
+  const b = ['-b', `127.0.0.1:${bport}`]
+  const w = await runCli(['write', 'spread', '--force', ...b], { input: 'a|1\nb|2\nc|3\nd|4\n' })
+  assert.is(w.code, 0, w.stderr)
+  const s = await runCli(['stat', '--json', ...b])
+  const stats = JSON.parse(s.stdout) as { name: string; count: number }[]
+  assert.equal(stats.map((x) => x.name), ['s0', 's1'])
+  assert.is(stats.reduce((n, x) => n + x.count, 0), 4)
+
+  for (const r of [boot, ...shards]) r.child.kill('SIGTERM')
+  for (const r of [boot, ...shards]) assert.is(await r.exited, 0, r.out())
+})
+
+test('up: a port in use is one line and exit 1; a bad config is one line and exit 1', async () => {
+  const blocker = net.createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  const taken = (blocker.address() as net.AddressInfo).port
+  try {
+    const config = join(ctx.dir, 'taken.json')
+    writeFileSync(config, JSON.stringify({ transport: 'tcp', shards: [{ name: 'x', host: '127.0.0.1', port: taken }] }))
+    const r = await runCli(['up', '--config', config, '--port', '0'])
+    assert.is(r.code, 1)
+    assert.is(r.stderr, `pyshard up: shard server "x" on 127.0.0.1:${taken}: address in use\n`)
+    const boot = await runCli(['up', '--config', join(ctx.dir, 'no-such.json')])
+    assert.is(boot.code, 1)
+    assert.match(boot.stderr, /^pyshard up: cannot read config file .*no-such\.json.*\(BAD_CONFIG\)\n$/)
+  } finally {
+    blocker.close()
+  }
+})
+
+test.run()
