@@ -5,6 +5,9 @@ export default defineConfig({
     'src/index': 'src/index.ts',
     'src/cli/main': 'src/cli/main.ts',
     'transports/memory/index': 'transports/memory/index.ts',
+    'transports/worker/index': 'transports/worker/index.ts',
+    // Its own entry: the worker transport starts it by path (dist/transports/worker/host.js).
+    'transports/worker/host': 'transports/worker/host.ts',
     'transports/tcp/index': 'transports/tcp/index.ts',
   },
   format: ['esm', 'cjs'],

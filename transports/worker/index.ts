@@ -10,6 +10,8 @@
 import { Worker } from 'node:worker_threads'
 import type { ResourceLimits } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
 import { Packr } from 'msgpackr'
 import { BadConfigError, ShardUnavailableError, TimeoutError, errorFromCode } from '../../src/internal.js'
@@ -108,13 +110,15 @@ function settingsFrom(options: Record<string, unknown>): Settings {
 /**
  * The host to start: from the TypeScript sources (tests, benches) a small .mjs
  * that registers tsx first, since Node 20 cannot start a .ts worker; from the
- * build, the built host next to this file (tsup's `shims` give the CJS build
- * a real `import.meta.url`).
+ * build, the built host next to this file. In the CJS build tsup's
+ * `import.meta.url` shim lives in a shared chunk at the root of dist/, so the
+ * host is looked for relative to both places.
  */
 function hostUrl(): URL {
   const here = import.meta.url
   if (here.endsWith('.ts')) return new URL('./host-tsx.mjs', here)
-  return new URL('./host.js', here)
+  const candidates = [new URL('./host.js', here), new URL('./transports/worker/host.js', here)]
+  return candidates.find((url) => existsSync(fileURLToPath(url))) ?? (candidates[0] as URL)
 }
 
 /** One batch handed to `send`, waiting for its message to go or come back. */
@@ -223,6 +227,8 @@ class WorkerGroup {
       stderr: false,
     })
     this.#worker = worker
+    // A new Worker starts referenced.
+    this.#refed = true
     this.#startedAt = Date.now()
     if (startChannel.hasSubscribers) startChannel.publish({ worker, shards: [...this.#names] } satisfies WorkerStartMessage)
     return worker
@@ -416,11 +422,12 @@ class WorkerGroup {
     // Batches queued for the next message go to the new worker.
     for (const p of this.#outbox) this.#inFlight += p.reqs.length
     for (const name of this.#names) this.#ctx.emit('shardDown', { shard: name, error: err })
-    this.#crashes = Date.now() - this.#startedAt < CRASH_LOOP_MS ? this.#crashes + 1 : 0
-    if (this.#crashes === 0) this.#restart()
+    // Restart at once, unless the worker keeps dying right after starting: then back off, failing sends fast meanwhile.
+    this.#crashes = Date.now() - this.#startedAt < CRASH_LOOP_MS ? this.#crashes + 1 : 1
+    if (this.#crashes <= 1) this.#restart()
     else {
-      const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (this.#crashes - 1))
-      this.#down = new ShardUnavailableError(`${what}; restarting in ${delay} ms after ${this.#crashes + 1} quick failures`, { cause })
+      const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (this.#crashes - 2))
+      this.#down = new ShardUnavailableError(`${what}; restarting in ${delay} ms after ${this.#crashes} failures in a row within ${CRASH_LOOP_MS} ms of starting`, { cause })
       for (const p of this.#outbox) this.#settleFail(p, this.#down)
       this.#outbox = []
       this.#restartTimer = setTimeout(() => this.#restart(), delay)
