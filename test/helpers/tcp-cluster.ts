@@ -53,13 +53,15 @@ export async function startTcpCluster(options: TcpClusterOptions = {}): Promise<
     if (options.token) config.token = options.token
     const bootstrap = new BootstrapServer({ config, healthInterval: options.healthInterval ?? 60_000 })
     const { host, port } = await bootstrap.listen()
-    return {
+    const cluster: TcpCluster = {
       servers, bootstrap, config, target: `${host}:${port}`,
+      // Tests may swap in a restarted server or bootstrap server: stop whatever is there now.
       async stop() {
-        await bootstrap.close()
-        await Promise.allSettled(servers.map((s) => s.destroy()))
+        await cluster.bootstrap.close()
+        await Promise.allSettled(cluster.servers.map((s) => s.destroy()))
       },
     }
+    return cluster
   } catch (err) {
     await Promise.allSettled(servers.map((s) => s.destroy()))
     throw err
