@@ -19,12 +19,12 @@ however large the index; the order is the shards' order, not sorted.
 Piping into a reader that stops early (| head) ends quietly.
 
 Options:
-      --page-size N          entries fetched per page from a shard (default 2048)
+      --page-size N          entries fetched per page from a shard (default 1024)
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (index missing, cluster unreachable), 2 bad usage.`,
   async run(values, [index]) {
-    const pageSize = intOption(values, 'page-size', 2048)
+    const pageSize = intOption(values, 'page-size', 1024)
     const db = await openStore(values)
     const out = new Output(process.stdout)
     try {
