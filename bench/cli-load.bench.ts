@@ -58,11 +58,11 @@ function runCli(args: string[], inputFile: string | null): Promise<ProcRun> {
     let stderr = ''
     let lines = 0
     let polled = 0
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       let i = -1
       while ((i = d.indexOf(10, i + 1)) !== -1) lines++
     })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d })
     // Without time(1) the child is node itself: poll its high-water mark.
     const poll = TIME === null ? setInterval(() => { polled = Math.max(polled, vmHWM(child.pid as number)) }, 20) : null
     child.on('error', reject)
@@ -147,6 +147,7 @@ async function main(): Promise<void> {
   const b = ['-b', `127.0.0.1:${bport}`]
 
   const writes: ProcRun[] = []
+  let upPeakKb = 0
   const cats: ProcRun[] = []
   try {
     for (let r = 0; r < RUNS; r++) {
@@ -163,13 +164,11 @@ async function main(): Promise<void> {
         `cat ${Math.round(LINES / (c.wallMs / 1000))} lines/s (${(c.peakKb / 1024).toFixed(0)} MB)`)
     }
   } finally {
-    const upPeakKb = vmHWM(up.pid as number)
+    upPeakKb = vmHWM(up.pid as number)
     up.kill('SIGINT')
     await new Promise((resolve) => up.on('exit', resolve))
     rmSync(dir, { recursive: true, force: true })
-    Object.assign(globalThis, { upPeakKb })
   }
-  const upPeakKb = (globalThis as unknown as { upPeakKb: number }).upPeakKb
 
   const rate = (runs: ProcRun[]): number[] => runs.map((x) => Math.round(LINES / (x.wallMs / 1000)))
   const result = {
