@@ -8,3 +8,6 @@ conformance('worker, 1 shard on 1 worker', () => Pyshard.open({ shards: 1, trans
 conformance('worker, 3 shards, msgpack codec', () => Pyshard.open({
   shards: 3, workers: 3, transport: 'worker', processors, transportOptions: { codec: 'msgpack' },
 }), { processors: true })
+conformance('worker, 2 shards, columns codec', () => Pyshard.open({
+  shards: 2, transport: 'worker', processors, transportOptions: { codec: 'columns' },
+}), { processors: true })

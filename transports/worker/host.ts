@@ -4,8 +4,8 @@
  * `execute` for every request (it never interprets operations itself).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { Packr } from 'msgpackr'
-import { Shard, execute, errorResponse, loadProcessors, PyshardError } from '../../src/internal.js'
+import { Shard, execute, loadProcessors, PyshardError } from '../../src/internal.js'
+import { makeCodec } from './codec.js'
 import type { Processor, Request, Response } from '../../src/internal.js'
 import type { HostData, HostEvent, HostMessage, Part, StoreMessage } from './messages.js'
 
@@ -13,26 +13,28 @@ const port = parentPort
 if (port === null) throw new Error('transports/worker/host runs only as a worker thread')
 
 const data = workerData as HostData
-// Records (msgpackr's shared-shape extension) keep the repeated request shapes small and fast to decode.
-const packr = data.codec === 'msgpack' ? new Packr({ useRecords: true, moreTypes: true }) : null
+const codec = makeCodec(data.codec)
 let events: HostEvent[] = []
 
-function post(msg: HostMessage): void {
+function reply(id: number, answers: Response[][]): void {
+  const pending = events
+  if (pending.length > 0) events = []
   try {
-    port!.postMessage(msg)
-  } catch (err) {
-    // A processor result that cannot cross threads (a function, say): answer BAD_REQUEST for the values that fail.
-    if (msg.t !== 'reply' || msg.parts === undefined) throw err
-    for (const answers of msg.parts) {
-      for (let i = 0; i < answers.length; i++) {
-        try {
-          structuredClone(answers[i])
-        } catch (e) {
-          answers[i] = { ok: false, code: 'BAD_REQUEST', message: `the result cannot be sent back from the worker: ${(e as Error).message}` }
-        }
+    const { body, transfer } = codec.encodeReply(answers)
+    const msg: HostMessage = pending.length > 0 ? { t: 'reply', id, body, events: pending } : { t: 'reply', id, body }
+    port!.postMessage(msg, transfer)
+  } catch {
+    // A processor result that cannot cross threads (a function, say): those answers become BAD_REQUEST.
+    const safe = answers.map((res) => res.map((r): Response => {
+      try {
+        structuredClone(codec.encodeReply([[r]]).body)
+        return r
+      } catch (err) {
+        return { ok: false, code: 'BAD_REQUEST', message: `the result cannot be sent back from the worker: ${(err as Error).message}` }
       }
-    }
-    port!.postMessage(msg)
+    }))
+    const { body, transfer } = codec.encodeReply(safe)
+    port!.postMessage({ t: 'reply', id, body, events: pending } satisfies HostMessage, transfer)
   }
 }
 
@@ -70,33 +72,13 @@ async function main(): Promise<void> {
   port!.on('message', (msg: StoreMessage) => {
     let parts: Part[]
     try {
-      parts = 'packed' in msg ? (packr!.unpack(msg.packed) as Part[]) : msg.parts
+      parts = codec.decodeBatch(msg.body)
     } catch (err) {
       // Undecodable input cannot be answered per request: the store fails the whole message.
-      post({ t: 'reply', id: msg.id, error: `the worker could not decode a batch: ${(err as Error).message}` })
+      port!.postMessage({ t: 'reply', id: msg.id, error: `the worker could not decode a batch: ${(err as Error).message}` } satisfies HostMessage)
       return
     }
-    const answers = answer(parts)
-    const pending = events
-    if (pending.length > 0) events = []
-    if (packr !== null) {
-      let packed: Uint8Array
-      try {
-        packed = packr.pack(answers)
-      } catch (err) {
-        packed = packr.pack(answers.map((a) => a.map((r) => {
-          try {
-            packr.pack(r)
-            return r
-          } catch {
-            return errorResponse(new Error(`the result cannot be sent back from the worker: ${(err as Error).message}`))
-          }
-        })))
-      }
-      post(pending.length > 0 ? { t: 'reply', id: msg.id, packed, events: pending } : { t: 'reply', id: msg.id, packed })
-    } else {
-      post(pending.length > 0 ? { t: 'reply', id: msg.id, parts: answers, events: pending } : { t: 'reply', id: msg.id, parts: answers })
-    }
+    reply(msg.id, answer(parts))
   })
 
   // One timer for all the worker's shards; unref'd so an idle worker never holds its thread's loop open.
@@ -105,7 +87,7 @@ async function main(): Promise<void> {
     if (events.length > 0) {
       const pending = events
       events = []
-      post({ t: 'events', events: pending })
+      port!.postMessage({ t: 'events', events: pending } satisfies HostMessage)
     }
   }, data.sweepInterval).unref()
 

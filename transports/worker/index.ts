@@ -13,10 +13,11 @@ import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
-import { Packr } from 'msgpackr'
 import { BadConfigError, ShardUnavailableError, TimeoutError, errorFromCode } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import type { Codec, HostData, HostMessage, HostShard, Part, ReplyMessage } from './messages.js'
+import { makeCodec } from './codec.js'
+import type { WireCodec } from './codec.js'
 
 export type { Codec } from './messages.js'
 
@@ -93,8 +94,8 @@ function settingsFrom(options: Record<string, unknown>): Settings {
   positive('startTimeout')
   positive('sweepInterval')
   if (options.codec !== undefined) {
-    if (options.codec !== 'clone' && options.codec !== 'msgpack') {
-      throw new TypeError(`options.transportOptions.codec must be "clone" or "msgpack", got ${String(options.codec)}`)
+    if (options.codec !== 'clone' && options.codec !== 'columns' && options.codec !== 'msgpack') {
+      throw new TypeError(`options.transportOptions.codec must be "clone", "columns" or "msgpack", got ${String(options.codec)}`)
     }
     out.codec = options.codec
   }
@@ -147,7 +148,7 @@ class WorkerGroup {
   readonly #ctx: TransportContext
   readonly #settings: Settings
   readonly #indexes: IndexLog
-  readonly #packr: Packr | null
+  readonly #codec: WireCodec
   #worker: Worker | null = null
   #ready = false
   /** Set while restarting after repeated crashes: sends fail fast. */
@@ -173,7 +174,7 @@ class WorkerGroup {
     this.#settings = settings
     this.#indexes = indexes
     this.#clients = shards.length
-    this.#packr = settings.codec === 'msgpack' ? new Packr({ useRecords: true, moreTypes: true }) : null
+    this.#codec = makeCodec(settings.codec)
   }
 
   /** Starts the first worker; resolves once it is ready. */
@@ -287,13 +288,8 @@ class WorkerGroup {
     for (const p of parts) n += p.reqs.length
     const wire: Part[] = parts.map((p) => ({ shard: p.shard, reqs: p.reqs }))
     try {
-      if (this.#packr !== null) {
-        // Copy out of msgpackr's reused buffer (a view would clone all of it) and hand the copy over.
-        const packed = new Uint8Array(this.#packr.pack(wire))
-        worker.postMessage({ id, packed }, [packed.buffer])
-      } else {
-        worker.postMessage({ id, parts: wire })
-      }
+      const { body, transfer } = this.#codec.encodeBatch(wire)
+      worker.postMessage({ id, body }, transfer)
     } catch (err) {
       // A document that cannot cross threads (a function inside, say) fails alone, as BAD_REQUEST.
       this.#sendSplit(parts, err as Error)
@@ -355,7 +351,7 @@ class WorkerGroup {
     let error = msg.error
     if (error === undefined) {
       try {
-        answers = msg.packed !== undefined ? (this.#packr as Packr).unpack(msg.packed) as Response[][] : msg.parts
+        answers = this.#codec.decodeReply(msg.body)
       } catch (err) {
         error = `could not decode the worker's answer: ${(err as Error).message}`
       }
@@ -449,12 +445,8 @@ class WorkerGroup {
     if (names.length > 0) {
       const parts: Part[] = this.#shards.map((_, shard) => ({ shard, reqs: names.map((index): Request => ({ op: 'createIndex', index })) }))
       const id = this.#nextId++
-      if (this.#packr !== null) {
-        const packed = new Uint8Array(this.#packr.pack(parts))
-        worker.postMessage({ id, packed }, [packed.buffer])
-      } else {
-        worker.postMessage({ id, parts })
-      }
+      const { body, transfer } = this.#codec.encodeBatch(parts)
+      worker.postMessage({ id, body }, transfer)
     }
     const onStart = (msg: HostMessage): void => {
       if (msg.t !== 'ready' && msg.t !== 'fatal') return

@@ -4,8 +4,8 @@
  */
 import type { OnFull, Request, Response } from '../../src/internal.js'
 
-/** How batches travel: V8 structured clone of the request objects, or one msgpackr buffer per message. */
-export type Codec = 'clone' | 'msgpack'
+/** How batches travel (see codec.ts): structured clone of the objects, of flattened columns, or one msgpackr buffer. */
+export type Codec = 'clone' | 'columns' | 'msgpack'
 
 /** What a shard in a worker needs to be created (the serialisable part of a ShardSpec). */
 export interface HostShard {
@@ -32,16 +32,10 @@ export interface Part {
   reqs: Request[]
 }
 
-/** Store → host: the batches of one tick for this worker's shards (clone codec). */
+/** Store → host: the batches of one tick for this worker's shards, `Part[]` encoded by the codec. */
 export interface BatchMessage {
   id: number
-  parts: Part[]
-}
-
-/** Store → host: the same, with `parts` packed by msgpackr (msgpack codec). */
-export interface PackedBatchMessage {
-  id: number
-  packed: Uint8Array
+  body: unknown
 }
 
 /** An evict/expire event of a shard in the worker, forwarded to the store. */
@@ -56,10 +50,8 @@ export interface HostEvent {
 export interface ReplyMessage {
   t: 'reply'
   id: number
-  /** One `Response[]` per part (clone codec). */
-  parts?: Response[][]
-  /** The same packed by msgpackr (msgpack codec). */
-  packed?: Uint8Array
+  /** One `Response[]` per part, encoded by the codec (absent when `error` is set). */
+  body?: unknown
   /** Events since the last message, when there were any. */
   events?: HostEvent[]
   /** Set when the message as a whole could not be answered (undecodable); every request of it fails. */
@@ -76,4 +68,4 @@ export interface EventsMessage { t: 'events'; events: HostEvent[] }
 export interface FatalMessage { t: 'fatal'; code: string; message: string }
 
 export type HostMessage = ReplyMessage | ReadyMessage | EventsMessage | FatalMessage
-export type StoreMessage = BatchMessage | PackedBatchMessage
+export type StoreMessage = BatchMessage
