@@ -11,6 +11,7 @@ export type { ShardSpec, ClusterConfig, ShardConfig } from './shard-map.js'
 export { ShardMap } from './shard-map.js'
 export { loadProcessors, processorsHref } from './processors.js'
 export { hashKey } from './hash.js'
+export { measure } from './measure.js'
 export {
   PyshardError, ShardUnavailableError, TimeoutError, BadRequestError, AuthFailedError, FrameTooLargeError,
   BadConfigError, errorFromCode,

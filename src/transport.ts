@@ -48,6 +48,7 @@ type Loader = () => Promise<Transport>
 
 const loaders = new Map<string, Loader>([
   ['memory', async () => (await import('../transports/memory/index.js')).transport],
+  ['redis', async () => (await import('../transports/redis/index.js')).transport],
   ['worker', async () => (await import('../transports/worker/index.js')).transport],
   ['tcp', async () => (await import('../transports/tcp/index.js')).transport],
 ])
