@@ -1,0 +1,19 @@
+import { Pyshard } from '../src/index.js'
+import { conformance } from './conformance/suite.js'
+import { redisMissing, skipAll, startRedis } from './helpers/redis-server.js'
+
+const missing = redisMissing()
+if (missing !== null) {
+  skipAll('conformance: redis over a real redis-server', missing, ['the conformance suite'])
+} else {
+  const server = await startRedis()
+  conformance('redis over a real redis-server, 2 shards sharing it', () => Pyshard.open({
+    config: {
+      transport: 'redis',
+      shards: [
+        { name: 'a', url: server.url },
+        { name: 'b', url: server.url, prefix: 'other' },
+      ],
+    },
+  }), { teardown: () => server.stop() })
+}
