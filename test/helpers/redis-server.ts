@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,6 +75,8 @@ export interface RedisProcess {
   stop(): Promise<void>
   /** Starts it again on the same port (empty: no persistence). */
   start(): Promise<void>
+  /** Sends a signal (SIGSTOP / SIGCONT to make it hang and come back). */
+  signal(sig: NodeJS.Signals): void
 }
 
 /** Starts redis-server on a free loopback port with `extra` arguments; resolves once it answers PING. */
@@ -86,11 +88,15 @@ export async function startRedis(extra: string[] = [], port?: number): Promise<R
     port: p,
     url: `redis://127.0.0.1:${p}/0`,
     async start() {
+      mkdirSync(dir, { recursive: true })
       const c = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], {
         stdio: 'ignore',
       })
       child = c
       await waitFor(`redis-server on port ${p}`, async () => (await redisCommand(p, 'PING')).startsWith('+PONG'))
+    },
+    signal(sig) {
+      child?.kill(sig)
     },
     async stop() {
       const c = child
@@ -105,7 +111,7 @@ export async function startRedis(extra: string[] = [], port?: number): Promise<R
   const stop = proc.stop
   proc.stop = async () => {
     await stop()
-    if (child === null) rmSync(dir, { recursive: true, force: true })
+    rmSync(dir, { recursive: true, force: true }) // start() makes it again
   }
   return proc
 }

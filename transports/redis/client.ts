@@ -98,7 +98,8 @@ export class RedisShardClient implements ShardClient {
     this.#layout = layout
     this.#limits = limits
     this.#registrySlot = keySlot(layout.registry)
-    redis.on('error', (err: Error) => ctx.emit('error', err))
+    // While down, ioredis reports every failed reconnect: pass on only the first error of an outage.
+    redis.on('error', (err: Error) => { if (!this.#down) ctx.emit('error', err) })
     redis.on('ready', () => {
       if (!this.#down) return
       this.#down = false
