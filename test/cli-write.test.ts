@@ -92,4 +92,23 @@ test('SIGINT: stops reading, finishes what is in flight, prints the summary; eve
   assert.is((await catKeys(ctx, 'interrupted')).size, 10)
 })
 
+test('a failed batch (SHARD_FULL): its line range reported, nothing after it sent, only acknowledged lines counted, exit 1', async () => {
+  const small = await startCluster({ size: 4096 })
+  try {
+    const lines: string[] = []
+    for (let i = 0; i < 2000; i++) lines.push(`key${i}|${'v'.repeat(20)}`)
+    const w = await runCli(['write', 'full', '--force', '--batch', '50', '--in-flight', '1', ...small.bootstrap], { input: lines.join('\n') })
+    assert.is(w.code, 1)
+    assert.match(w.stderr, /^pyshard write: writing lines \d+-\d+ failed: .*SHARD_FULL\)$/m)
+    const written = Number(/(\d+) written, 0 skipped/.exec(w.stderr)?.[1])
+    assert.ok(written > 0 && written < 2000 && written % 50 === 0, w.stderr)
+    const c = await runCli(['cat', 'full', ...small.bootstrap])
+    const stored = parseCat(c.stdout).size
+    // Acknowledged lines are all stored; the failed batch may be partly applied; nothing after it is sent.
+    assert.ok(stored >= written && stored < written + 50, `${stored} stored, ${written} acknowledged`)
+  } finally {
+    assert.is(await small.stop(), 0)
+  }
+})
+
 test.run()

@@ -63,6 +63,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`| head`, `| true`) is not a failure; commands that stream check Output.closed.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`pyshard: cannot write output: ${err.message}\n`)
+})
+
 // No top-level await: tsup also emits this entry as CommonJS.
 void main(process.argv.slice(2)).then((code) => {
   // Exit once stdout has taken what was written: a client socket still closing must not keep the process

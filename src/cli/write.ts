@@ -139,12 +139,16 @@ async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Setting
   })
 
   const interrupt = new AbortController()
+  let reading = true
   let interrupts = 0
   const onSignal = (): void => {
     interrupts++
     if (interrupts === 1) {
-      stop = true
-      interrupt.abort()
+      // Once the input is all read, a first Ctrl-C only waits for the batches in flight.
+      if (reading) {
+        stop = true
+        interrupt.abort()
+      }
       return
     }
     process.stderr.write(`\npyshard write: interrupted again: not waiting for ${inflight.size} batches in flight; ${tally.written} lines were acknowledged\n`)
@@ -162,26 +166,24 @@ async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Setting
   progress?.unref()
 
   try {
-    for await (const chunk of addAbortSignal(interrupt.signal, input) as AsyncIterable<Buffer>) {
-      splitter.push(chunk)
-      if (stop) break
-      while (inflight.size >= s.inFlight) await Promise.race(inflight)
-      if (stop) break
+    try {
+      for await (const chunk of addAbortSignal(interrupt.signal, input) as AsyncIterable<Buffer>) {
+        splitter.push(chunk)
+        if (stop) break
+        while (inflight.size >= s.inFlight) await Promise.race(inflight)
+        if (stop) break
+      }
+      if (!stop) splitter.end()
+    } catch (err) {
+      if (!interrupt.signal.aborted) throw err
     }
-    if (!stop) splitter.end()
-  } catch (err) {
-    if (!interrupt.signal.aborted) throw err
-  } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
-  // On --strict or Ctrl-C the lines read before the stop are still written; after a failed batch nothing is.
-  submit()
-  process.on('SIGINT', onSignal)
-  try {
+    reading = false
+    // On --strict or Ctrl-C the lines read before the stop are still written; after a failed batch nothing is.
+    submit()
     while (inflight.size > 0) await Promise.race(inflight)
   } finally {
     process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     if (progress !== null) {
       clearInterval(progress)
       process.stderr.write('\r\x1b[K')
