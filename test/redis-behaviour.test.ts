@@ -75,7 +75,7 @@ if (missing !== null) {
     const keys: string[] = []
     for await (const key of db.keys('ttl')) keys.push(key)
     assert.equal(keys, ['long'])
-    assert.equal(await raw.zrange('app:keys:{s0:ttl}', 0, -1), ['long'], 'the scan swept the expired member')
+    assert.equal(await raw.zrange('app:keys:{s0:ttl}', '0', '-1'), ['long'], 'the scan swept the expired member')
     // A write sweeps due members too.
     await db.write('ttl', 'short2', 'x', { ttl: 20 })
     await new Promise((r) => setTimeout(r, 60))

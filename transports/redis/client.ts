@@ -136,7 +136,7 @@ export class RedisShardClient implements ShardClient {
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
-        await Promise.allSettled([...this.#inflight])
+        await Promise.allSettled(this.#inflight)
         this.#cursors.clear()
         if (this.#redis.status === 'ready') {
           let timer: NodeJS.Timeout | undefined
