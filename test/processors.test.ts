@@ -11,9 +11,9 @@ const processors = 'test/helpers/worker-processors.ts'
 
 const layouts: [string, OpenOptions][] = [
   ['memory, 4 shards', { shards: 4, processors }],
-  ['worker, 4 shards on 2 workers', { shards: 4, workers: 2, transport: 'worker', processors }],
+  ['worker, 4 shards on 2 workers (columns codec)', { shards: 4, workers: 2, transport: 'worker', processors }],
   ['worker, 2 shards, msgpack codec', { shards: 2, transport: 'worker', processors, transportOptions: { codec: 'msgpack' } }],
-  ['worker, 3 shards, columns codec', { shards: 3, transport: 'worker', processors, transportOptions: { codec: 'columns' } }],
+  ['worker, 3 shards, clone codec', { shards: 3, transport: 'worker', processors, transportOptions: { codec: 'clone' } }],
 ]
 
 async function rejects(p: Promise<unknown>, code: string): Promise<PyshardError> {

@@ -27,10 +27,12 @@ export type { Codec } from './messages.js'
  */
 export interface WorkerTransportOptions {
   /**
-   * How batches cross threads: `'clone'` (V8 structured clone of the request
-   * objects) or `'msgpack'` (one msgpackr buffer per message). Both carry any
-   * JSON document; see docs/workers.md for what each costs.
-   * @default 'clone'
+   * How batches cross threads: `'columns'` (structured clone of the requests
+   * and answers laid out in columns), `'clone'` (structured clone of the
+   * request and response objects as they are) or `'msgpack'` (one msgpackr
+   * buffer per message, transferred). All carry any JSON document; columns
+   * measured fastest on the bench workload (docs/workers.md).
+   * @default 'columns'
    */
   codec?: Codec
   /**
@@ -56,7 +58,7 @@ interface Settings {
 }
 
 const DEFAULTS: Settings = {
-  codec: 'clone',
+  codec: 'columns',
   maxInFlight: 65_536,
   resourceLimits: undefined,
   startTimeout: 30_000,
@@ -135,7 +137,8 @@ interface OutPart {
 interface Pending {
   parts: OutPart[]
   n: number
-  timer: NodeJS.Timeout
+  /** When it times out (performance.now() ms). */
+  deadline: number
 }
 
 /** Index names created (and not dropped) through this transport, replayed into restarted workers. */
@@ -164,6 +167,7 @@ class WorkerGroup {
   #startedAt = 0
   #crashes = 0
   #restartTimer: NodeJS.Timeout | null = null
+  #timer: NodeJS.Timeout | null = null
   #onIdle: (() => void) | null = null
   #clients: number
 
@@ -295,9 +299,8 @@ class WorkerGroup {
       this.#sendSplit(parts, err as Error)
       return
     }
-    const timer = setTimeout(() => this.#timeout(id), this.#ctx.requestTimeout)
-    timer.unref()
-    this.#pending.set(id, { parts, n, timer })
+    this.#pending.set(id, { parts, n, deadline: performance.now() + this.#ctx.requestTimeout })
+    if (this.#timer === null) this.#armTimer(this.#ctx.requestTimeout)
     this.#updateRef()
   }
 
@@ -345,7 +348,6 @@ class WorkerGroup {
     const pending = this.#pending.get(msg.id)
     if (pending === undefined) return // timed out, or the index replay of a restart
     this.#pending.delete(msg.id)
-    clearTimeout(pending.timer)
     this.#inFlight -= pending.n
     let answers: Response[][] | undefined
     let error = msg.error
@@ -384,14 +386,31 @@ class WorkerGroup {
     for (const e of events) this.#ctx.emit(e.type, { shard: this.#names[e.shard] ?? String(e.shard), index: e.index, key: e.key })
   }
 
-  #timeout(id: number): void {
-    const pending = this.#pending.get(id)
-    if (pending === undefined) return
-    this.#pending.delete(id)
-    this.#inFlight -= pending.n
-    // The worker may still apply these requests; it is busy, not lost, so it keeps its data.
-    for (const p of pending.parts) {
-      p.reject(new TimeoutError(`shard "${this.#names[p.shard]}" (in a worker) did not answer within ${this.#ctx.requestTimeout} ms (requestTimeout); the request may still be applied`))
+  /**
+   * One timer per worker, not one per message: it fires at the oldest
+   * message's deadline (messages are kept in send order, so deadlines are in
+   * order too), fails what is overdue, and re-arms for the next.
+   */
+  #armTimer(ms: number): void {
+    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)))
+    // Pending answers keep the worker referenced; the timer itself need not hold the process.
+    this.#timer.unref()
+  }
+
+  #expire(): void {
+    this.#timer = null
+    const now = performance.now()
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) {
+        this.#armTimer(pending.deadline - now)
+        break
+      }
+      this.#pending.delete(id)
+      this.#inFlight -= pending.n
+      // The worker may still apply these requests; it is busy, not lost, so it keeps its data.
+      for (const p of pending.parts) {
+        p.reject(new TimeoutError(`shard "${this.#names[p.shard]}" (in a worker) did not answer within ${this.#ctx.requestTimeout} ms (requestTimeout); the request may still be applied`))
+      }
     }
     this.#idleCheck()
   }
@@ -410,7 +429,6 @@ class WorkerGroup {
     const what = `the worker for shards ${this.#names.join(', ')} failed (${cause.message}); its shards restart empty`
     const err = new ShardUnavailableError(what, { cause })
     for (const p of this.#pending.values()) {
-      clearTimeout(p.timer)
       for (const part of p.parts) part.reject(err)
     }
     this.#pending.clear()
@@ -508,6 +526,7 @@ class WorkerGroup {
         }
         this.#closing = true
         if (this.#restartTimer !== null) clearTimeout(this.#restartTimer)
+        if (this.#timer !== null) clearTimeout(this.#timer)
         const worker = this.#worker
         this.#worker = null
         if (worker !== null) await worker.terminate()
