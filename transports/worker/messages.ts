@@ -2,7 +2,7 @@
  * Every message that crosses between the store's thread and a worker host.
  * Both sides import these types, so a change to one kind shows up on both.
  */
-import type { OnFull, Request, Response } from '../../src/internal.js'
+import type { OnFull, Request } from '../../src/internal.js'
 
 /** How batches travel (see codec.ts): structured clone of the objects, of flattened columns, or one msgpackr buffer. */
 export type Codec = 'clone' | 'columns' | 'msgpack'
