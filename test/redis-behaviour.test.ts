@@ -76,10 +76,10 @@ if (missing !== null) {
     for await (const key of db.keys('ttl')) keys.push(key)
     assert.equal(keys, ['long'])
     assert.equal(await raw.zrange('app:keys:{s0:ttl}', '0', '-1'), ['long'], 'the scan swept the expired member')
-    // A write sweeps due members too.
+    // A write with a ttl sweeps due members too.
     await db.write('ttl', 'short2', 'x', { ttl: 20 })
     await new Promise((r) => setTimeout(r, 60))
-    await db.write('ttl', 'other', 'z')
+    await db.write('ttl', 'other', 'z', { ttl: 60_000 })
     assert.is(await raw.zscore('app:keys:{s0:ttl}', 'short2'), null)
   })
 

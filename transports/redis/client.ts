@@ -223,7 +223,7 @@ export class RedisShardClient implements ShardClient {
         return {
           cmd: {
             name: 'pyWrite',
-            args: [k.marker, k.members, k.expiries, dataKey, json, req.key, req.hash * TWO_32, req.ifAbsent === true ? '1' : '0', ttl ?? 0, k.dataPrefix],
+            args: [k.marker, k.members, k.expiries, dataKey, json, req.key, req.hash * TWO_32, req.ifAbsent === true ? '1' : '0', ttl ?? 0],
             slot: k.slot,
           },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : ok(r === 1 ? size : 0)),

@@ -7,7 +7,7 @@
  *   P:{S:I}:K          STRING  the document as JSON text (PX when written with a ttl)
  *   P:index:{S:I}      STRING  "1" while the index exists (checked by every script)
  *   P:keys:{S:I}       ZSET    the index's keys, scored by their 32-bit hash: what scans page through
- *   P:ttl:{S:I}        ZSET    keys written with a ttl, scored by expiry time (ms): swept on writes
+ *   P:ttl:{S:I}        ZSET    keys written with a ttl, scored by expiry time (ms): swept by such writes
  *   P:indexes:{S}      SET     the shard's index names
  *
  * On a Redis Cluster the tag gains a bucket, `{S:I:b}` with b = the low 4 bits

@@ -10,7 +10,7 @@
  * nil/false (Redis would cut the array there).
  */
 
-/** How many expired keys a write reclaims from the members set on its way (bounds the work per call). */
+/** How many expired keys a write with a ttl reclaims from the members set on its way (bounds the work per call). */
 export const SWEEP_PER_WRITE = 8
 
 /** Most members one scan call reads (Lua's unpack limit is about 8000 values). */
@@ -22,32 +22,34 @@ export const DROP_CHUNK = 1000
 export interface ScriptDef { numberOfKeys: number; lua: string }
 
 /**
- * KEYS: marker, members, expiries, data. ARGV: json, key, 32-bit hash, nx (1/0), ttl ms (0 = none), data prefix.
+ * KEYS: marker, members, expiries, data. ARGV: json, key, 32-bit hash, nx (1/0), ttl ms (0 = none).
  * Answers 1 written, 0 not written (nx found the key), -1 no index.
+ * The four SET forms are spelled out: building an argument table costs more than the branches.
  */
 const write: ScriptDef = {
   numberOfKeys: 4,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local args = {KEYS[4], ARGV[1]}
-if ARGV[4] == '1' then args[#args + 1] = 'NX' end
-if ARGV[5] ~= '0' then args[#args + 1] = 'PX'; args[#args + 1] = ARGV[5] end
-if not redis.call('SET', unpack(args)) then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-local now = nil
-if ARGV[5] ~= '0' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
+local ok
+local ttl = ARGV[5]
+if ttl == '0' then
+  if ARGV[4] == '1' then ok = redis.call('SET', KEYS[4], ARGV[1], 'NX') else ok = redis.call('SET', KEYS[4], ARGV[1]) end
+else
+  if ARGV[4] == '1' then ok = redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ttl) else ok = redis.call('SET', KEYS[4], ARGV[1], 'PX', ttl) end
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  if now == nil then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
+if not ok then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+-- Only writes with a ttl record expiries and sweep due ones: plain writes stay at three calls,
+-- and as long as ttl writes go on they reclaim members faster than keys expire.
+if ttl ~= '0' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[3], now + tonumber(ttl), ARGV[2])
+  -- the data keys are the data key of this write less its user key
+  local prefix = string.sub(KEYS[4], 1, #KEYS[4] - #ARGV[2])
   local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ${SWEEP_PER_WRITE})
   for _, m in ipairs(due) do
-    if redis.call('EXISTS', ARGV[6] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+    if redis.call('EXISTS', prefix .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
     redis.call('ZREM', KEYS[3], m)
   end
 end
