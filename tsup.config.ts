@@ -9,6 +9,7 @@ export default defineConfig({
     // Its own entry: the worker transport starts it by path (dist/transports/worker/host.js).
     'transports/worker/host': 'transports/worker/host.ts',
     'transports/tcp/index': 'transports/tcp/index.ts',
+    'transports/redis/index': 'transports/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
