@@ -10,7 +10,7 @@ import type tls from 'node:tls'
 import { FrameHost, resolveHostOptions } from '../transports/tcp/host.js'
 import type { HostOptions } from '../transports/tcp/host.js'
 import { TcpShardClient, openTcpChannel } from '../transports/tcp/client.js'
-import { encodeBody } from './codec.js'
+import { FrameKind, encodeFrame } from './codec.js'
 import { Connection } from './connection.js'
 import { ShardMap } from './shard-map.js'
 import type { ClusterConfig, ShardSpec } from './shard-map.js'
@@ -302,7 +302,7 @@ export class BootstrapClient {
   }
 
   async #call(req: BootstrapRequest): Promise<unknown> {
-    const answers = (await this.#conn.request(encodeBody([req]))) as Response[]
+    const answers = (await this.#conn.request(encodeFrame(FrameKind.BATCH, 0, [req]))) as Response[]
     const r = answers[0]
     if (r === undefined) throw new BadRequestError('the bootstrap server sent no answer')
     if (!r.ok) throw errorFromCode(r.code, r.message, r.epoch)

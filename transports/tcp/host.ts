@@ -9,7 +9,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import {
-  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBody, encodeBody, frame, encodeFrame,
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBody, encodeFrame,
 } from '../../src/codec.js'
 import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
 import { AuthFailedError, BadRequestError, PyshardError, errorResponse } from '../../src/internal.js'
@@ -107,14 +107,14 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest()
 }
 
-/** Encodes answers; one that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST alone. */
-export function encodeAnswers(answers: Response[]): Buffer {
+/** Frames answers; one that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST alone. */
+export function encodeAnswers(id: number, answers: Response[]): Buffer {
   try {
-    return encodeBody(answers)
+    return encodeFrame(FrameKind.RESULT, id, answers)
   } catch {
-    return encodeBody(answers.map((a) => {
+    return encodeFrame(FrameKind.RESULT, id, answers.map((a) => {
       try {
-        encodeBody(a)
+        encodeFrame(FrameKind.RESULT, id, a)
         return a
       } catch (err) {
         return errorResponse(new BadRequestError(`the answer cannot be sent: ${(err as Error).message}`))
@@ -178,7 +178,7 @@ class HostConnection {
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
     const batch = decodeBody(body)
     if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
-    const out = frame(FrameKind.RESULT, id, encodeAnswers(this.#host.handler.batch(batch)))
+    const out = encodeAnswers(id, this.#host.handler.batch(batch))
     this.#out.push(out)
     this.#outBytes += out.length
   }
