@@ -60,7 +60,8 @@ let passed = 0, failed = 0, skipped = 0
 for (const file of files) {
   const rel = relative(root, file)
   const r = await runFile(file)
-  const fileFailed = r.code !== 0 || r.total === 0 ? Math.max(1, r.total - r.passed - r.skipped) : r.total - r.passed - r.skipped
+  // uvu's Total excludes skipped tests. A file that ran nothing and skipped nothing, or exited non-zero, failed.
+  const fileFailed = r.code !== 0 || r.total + r.skipped === 0 ? Math.max(1, r.total - r.passed) : r.total - r.passed
   passed += r.passed
   skipped += r.skipped
   failed += fileFailed
