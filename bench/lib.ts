@@ -4,7 +4,7 @@
  * (benny's chart loads Chart.js from a CDN; the table reads anywhere).
  */
 import b from 'benny'
-import { writeFileSync, mkdirSync } from 'node:fs'
+import { writeFileSync, mkdirSync, existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import os from 'node:os'
@@ -62,4 +62,24 @@ export function writeReport(file: string, title: string, header: string[], rows:
 export function workload(n: number, keyBytes = 16, valueBytes = 100): { keys: string[]; value: string } {
   const keys = Array.from({ length: n }, (_, i) => `key-${String(i).padStart(keyBytes - 4, '0')}`)
   return { keys, value: 'v'.repeat(valueBytes) }
+}
+
+type Pkg = typeof import('../src/index.js')
+const distEntry = new URL('../dist/src/index.js', import.meta.url)
+
+/** True when the suites measure the build (see `loadPyshard`). */
+export const measuresBuild = process.env.BENCH_SRC !== '1' && existsSync(fileURLToPath(distEntry))
+
+/**
+ * The package under test: the build (dist/, what users run; `npm run build` first)
+ * when it exists, else the sources through tsx, which are slower (tsx wraps every
+ * closure with a naming helper). BENCH_SRC=1 forces the sources.
+ */
+export async function loadPyshard(): Promise<Pkg> {
+  return (measuresBuild ? await import(distEntry.href) : await import('../src/index.js')) as Pkg
+}
+
+/** A line for a report saying which code was measured. */
+export function measuredFrom(): string {
+  return `pyshard measured from ${measuresBuild ? 'the build (dist/)' : 'the sources through tsx'}`
 }

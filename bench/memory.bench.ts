@@ -5,8 +5,9 @@
  * awaited operations (per-operation rates are reported).
  */
 import { LRUCache } from 'lru-cache'
-import { Pyshard, hashKey } from '../src/index.js'
-import { runSuite, writeReport, workload } from './lib.js'
+import { loadPyshard, measuredFrom, runSuite, writeReport, workload } from './lib.js'
+
+const { Pyshard, hashKey } = await loadPyshard()
 
 const N = 100_000
 const PER_CALL = 1000
@@ -53,6 +54,7 @@ writeReport('memory', 'Memory transport vs Map / lru-cache (same run)', ['case',
   [
     `read ratio pyshard / lru-cache async get: **${readRatio.toFixed(2)}x** (target ≥ 0.5x)`,
     `write ratio pyshard / lru-cache async set: ${writeRatio.toFixed(2)}x`,
+    measuredFrom(),
     `hashKey costs ${Math.round(1e9 / rate('hashKey alone (sync)'))} ns of the ${Math.round(1e9 / rate('pyshard memory read'))} ns of a read: not the bottleneck`,
   ],
   { readRatio, writeRatio },

@@ -14,12 +14,13 @@
  */
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
-import { Pyshard } from '../src/index.js'
 import type { Json } from '../src/index.js'
 import { redisMissing, startRedis } from '../test/helpers/redis-server.js'
 import { SCRIPTS } from '../transports/redis/scripts.js'
-import { runSuite, workload, writeReport } from './lib.js'
+import { loadPyshard, measuredFrom, runSuite, workload, writeReport } from './lib.js'
 import type { Case } from './lib.js'
+
+const { Pyshard } = await loadPyshard()
 
 const { values: flags } = parseArgs({ options: { time: { type: 'string' }, rounds: { type: 'string' } } })
 const MAX_TIME = Number(flags.time ?? process.env.BENCH_TIME ?? 2)
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
     const notes = [
       ...labels.map((l, i) => `${l}: transport / raw ioredis **${(med[i] as number).toFixed(2)}x** (median of ${ROUNDS} interleaved rounds${i < 4 ? '; target ≥ 0.8x' : ''})`),
       `one redis shard, redis-server 7 on loopback with persistence off, ${N.toLocaleString('en-US')} keys, 100-byte documents as JSON on both sides`,
+      measuredFrom(),
       'the transport does per read one MGET (index marker + key), per write one EVALSHA (marker check, SET, ZADD of the member), so Redis does more per operation than raw GET/SET; the last two rows give raw ioredis that same Redis work',
     ]
     writeReport('redis', 'Redis transport vs raw ioredis (same redis-server, same run)', ['case', 'ops/s', '± %'], rows, notes, {

@@ -16,7 +16,6 @@
  *
  *   node --import tsx bench/tcp.bench.ts [--time S]
  */
-import { existsSync } from 'node:fs'
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import net from 'node:net'
@@ -24,12 +23,10 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { Json } from '../src/index.js'
-import { runSuite, workload, writeReport } from './lib.js'
+import { loadPyshard, measuredFrom, runSuite, workload, writeReport } from './lib.js'
 
 const { values: flags } = parseArgs({ options: { serve: { type: 'boolean' }, time: { type: 'string' } } })
-const distEntry = new URL('../dist/src/index.js', import.meta.url)
-const useDist = process.env.BENCH_SRC !== '1' && existsSync(fileURLToPath(distEntry))
-const { Pyshard, ShardServer, BootstrapServer } = (useDist ? await import(distEntry.href) : await import('../src/index.js')) as typeof import('../src/index.js')
+const { Pyshard, ShardServer, BootstrapServer } = await loadPyshard()
 
 if (flags.serve) {
   // Child mode: a 1-shard cluster; prints the bootstrap address, serves until stdin closes.
@@ -202,7 +199,7 @@ async function main(): Promise<void> {
           `readMany(100) / pipeline of 100 GET: **${readManyRatio.toFixed(2)}x** (target ≥ 1.0x); writeMany(100) / 100 SET: **${writeManyRatio.toFixed(2)}x**`,
           `sequential read p50 pyshard / ioredis: **${p50Ratio.toFixed(2)}x** (target ≤ 1.1x)`,
           'servers in child processes (pyshard shard server + bootstrap server; redis-server 7 with persistence off); client in this process',
-          `pyshard measured from ${useDist ? 'the build (dist/)' : 'the sources through tsx'}; latency: median of 5 alternating rounds of 10,000 reads`,
+          `${measuredFrom()}; latency: median of 5 alternating rounds of 10,000 reads`,
         ]
     writeReport('tcp', 'TCP transport vs ioredis → redis-server (same run)', ['case', 'ops/s', '± %'], rows, notes,
       { readRatio, writeRatio, readManyRatio, writeManyRatio, p50Ratio, latency: { pyshard: latPy, ioredis: latRedis } })

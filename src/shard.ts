@@ -143,7 +143,12 @@ export class Shard {
   /** Replaces name, range, size and policy (the bootstrap server's assignment). */
   configure(settings: ShardSettings): boolean {
     if (settings === null || typeof settings !== 'object') throw new BadRequestError('configure needs a settings object')
-    const next = { ...this.#settings, ...settings }
+    // Only the known fields: settings may come off the wire with anything else in them.
+    const cur = this.#settings
+    const next: ShardSettings = {
+      name: settings.name ?? cur.name, start: settings.start ?? cur.start, end: settings.end ?? cur.end,
+      size: settings.size ?? cur.size, onFull: settings.onFull ?? cur.onFull, epoch: settings.epoch ?? cur.epoch,
+    }
     checkSettings(next)
     const rangeChanged = next.start !== this.#settings.start || next.end !== this.#settings.end
     const lruChanged = next.onFull !== this.#settings.onFull
