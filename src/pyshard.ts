@@ -513,7 +513,20 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       const r = client.execute(req)
       return r.ok ? Promise.resolve(finish(r.value, hash)) : this.#retry(req, r).then((v) => finish(v, hash))
     }
-    return this.#enqueueOne(state, req).then((r) => (r.ok ? finish(r.value, hash) : this.#retry(req, r).then((v) => finish(v, hash))))
+    // One promise per request: the waiter settles it with the finished value.
+    return new Promise<T>((resolve, reject) => {
+      state.queue.push(req)
+      state.waiters.push({
+        n: 1,
+        done: (responses, offset) => {
+          const r = responses[offset] as Response
+          if (r.ok) resolve(finish(r.value, hash))
+          else this.#retry(req, r).then((v) => resolve(finish(v, hash)), reject)
+        },
+        fail: reject,
+      })
+      this.#schedule(state)
+    })
   }
 
   /** Follows MOVED (with a newer map) for one request, or throws its error. */
