@@ -14,10 +14,12 @@
  */
 import { Worker } from 'node:worker_threads'
 import { parseArgs } from 'node:util'
-import { Pyshard } from '../src/index.js'
 import type { Codec } from '../transports/worker/index.js'
-import { machine, runSuite, workload, writeReport } from './lib.js'
+import { machine, runSuite, workload, writeReport, loadPyshard, measuredFrom } from './lib.js'
 import type { Case, CaseResult } from './lib.js'
+
+const { Pyshard } = await loadPyshard()
+type Store = Awaited<ReturnType<typeof Pyshard.open>>
 
 const { values: flags } = parseArgs({
   options: { shards: { type: 'string' }, workers: { type: 'string' }, inflight: { type: 'string' }, time: { type: 'string' } },
@@ -79,13 +81,13 @@ function rawBatch(batch: RawReq[]): Promise<unknown> {
 
 // ---- the stores ----
 const CODECS: Codec[] = ['columns', 'clone', 'msgpack']
-async function openStore(codec: Codec): Promise<Pyshard> {
+async function openStore(codec: Codec): Promise<Store> {
   const db = await Pyshard.open({ shards: SHARDS, workers: WORKERS, transport: 'worker', transportOptions: { codec } })
   await db.createIndex('bench')
   for (let i = 0; i < N; i += 5000) await db.writeMany('bench', keys.slice(i, i + 5000).map((k) => [k, value]))
   return db
 }
-const stores = new Map<Codec, Pyshard>()
+const stores = new Map<Codec, Store>()
 for (const codec of CODECS) stores.set(codec, await openStore(codec))
 for (let i = 0; i < N; i += 5000) await rawBatch(keys.slice(i, i + 5000).map((key) => ({ op: 'set', key, value })))
 
@@ -115,7 +117,7 @@ for (const op of ['read', 'write'] as const) {
     { name: `raw Map worker ${rawOp}, ${BATCHED}`, opsPerCall: IN_FLIGHT, fn: async () => { const got = await rawBatch(take().map(req)) as unknown[]; if (got[0] !== null) sink++ } },
   )
   for (const codec of CODECS) {
-    const db = stores.get(codec) as Pyshard
+    const db = stores.get(codec) as Store
     cases.push({
       name: `pyshard worker ${op} (${codec})`, opsPerCall: IN_FLIGHT,
       fn: op === 'read'
@@ -168,6 +170,7 @@ for (const [source, list] of [['interleaved medians', interleaved], ['benny', re
     }
   }
 }
+notes.push(measuredFrom())
 notes.push(`${label}; ${IN_FLIGHT} requests in flight per call (Promise.all of ${IN_FLIGHT}); interleaved: ${CALLS} calls of each case, alternating; ${machine()}`)
 writeReport('worker', `Worker transport vs raw postMessage (same run, ${label})`,
   ['case', 'ops/s (interleaved median)', 'µs per call of ' + IN_FLIGHT, 'ops/s (benny)', 'benny ± %'],

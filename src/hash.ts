@@ -97,46 +97,83 @@ export function murmur3(s: string, seed = 0): number {
   return murmurScratch(encode(s, 0), seed)
 }
 
+/** One MurmurHash3 block step: mixes the 4-byte word `k1` into `h1`. */
+function mix(h1: number, k1: number): number {
+  k1 = Math.imul(k1, C1)
+  k1 = (k1 << 15) | (k1 >>> 17)
+  k1 = Math.imul(k1, C2)
+  h1 ^= k1
+  h1 = (h1 << 13) | (h1 >>> 19)
+  return (Math.imul(h1, 5) + 0xe6546b64) | 0
+}
+
+/** The UTF-8 path: encode `index:key` into the scratch buffer, then hash it. */
+function hashKeyUtf8(index: string, key: string): number {
+  let n = encode(index, 0)
+  scratch[n++] = 0x3a // ':'
+  n = encode(key, n)
+  return murmurScratch(n, 0) / 4294967296
+}
+
 /**
  * The position of `key` of `index` in [0, 1):
  * `murmur3(utf8(index + ':' + key)) / 2^32`.
  */
 export function hashKey(index: string, key: string): number {
-  // Fast path for ASCII (the usual key): hash the code units as bytes straight
-  // from the two strings, no encoding step. Bails out to the UTF-8 path at the
-  // first non-ASCII unit.
-  const n1 = index.length
-  const total = n1 + 1 + key.length
+  // Fast path for ASCII (the usual key): the code units are the bytes, hashed
+  // straight from the strings, the key a whole 4-byte word at a time once
+  // aligned. The first non-ASCII unit sends the whole key to the UTF-8 path.
   let h1 = 0
   let k1 = 0
-  let i = 0
-  for (; i < total; i++) {
-    const c = i < n1 ? index.charCodeAt(i) : i === n1 ? 0x3a : key.charCodeAt(i - n1 - 1)
-    if (c >= 0x80) break
-    k1 |= c << ((i & 3) << 3)
-    if ((i & 3) === 3) {
-      k1 = Math.imul(k1, C1)
-      k1 = (k1 << 15) | (k1 >>> 17)
-      k1 = Math.imul(k1, C2)
-      h1 ^= k1
-      h1 = (h1 << 13) | (h1 >>> 19)
-      h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0
+  let n = 0
+  const a = index.length
+  for (let i = 0; i < a; i++) {
+    const c = index.charCodeAt(i)
+    if (c >= 0x80) return hashKeyUtf8(index, key)
+    k1 |= c << ((n & 3) << 3)
+    if ((++n & 3) === 0) {
+      h1 = mix(h1, k1)
       k1 = 0
     }
   }
-  if (i < total) {
-    let n = encode(index, 0)
-    scratch[n++] = 0x3a // ':'
-    n = encode(key, n)
-    return murmurScratch(n, 0) / 4294967296
+  k1 |= 0x3a << ((n & 3) << 3)
+  if ((++n & 3) === 0) {
+    h1 = mix(h1, k1)
+    k1 = 0
   }
-  if ((total & 3) !== 0) {
+  const b = key.length
+  let i = 0
+  for (; i < b && (n & 3) !== 0; i++) {
+    const c = key.charCodeAt(i)
+    if (c >= 0x80) return hashKeyUtf8(index, key)
+    k1 |= c << ((n & 3) << 3)
+    if ((++n & 3) === 0) {
+      h1 = mix(h1, k1)
+      k1 = 0
+    }
+  }
+  for (; i + 4 <= b; i += 4) {
+    const c0 = key.charCodeAt(i)
+    const c1 = key.charCodeAt(i + 1)
+    const c2 = key.charCodeAt(i + 2)
+    const c3 = key.charCodeAt(i + 3)
+    if ((c0 | c1 | c2 | c3) >= 0x80) return hashKeyUtf8(index, key)
+    h1 = mix(h1, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24))
+    n += 4
+  }
+  for (; i < b; i++) {
+    const c = key.charCodeAt(i)
+    if (c >= 0x80) return hashKeyUtf8(index, key)
+    k1 |= c << ((n & 3) << 3)
+    n++
+  }
+  if ((n & 3) !== 0) {
     k1 = Math.imul(k1, C1)
     k1 = (k1 << 15) | (k1 >>> 17)
     k1 = Math.imul(k1, C2)
     h1 ^= k1
   }
-  h1 ^= total
+  h1 ^= n
   h1 ^= h1 >>> 16
   h1 = Math.imul(h1, 0x85ebca6b)
   h1 ^= h1 >>> 13

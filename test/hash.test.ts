@@ -74,6 +74,21 @@ test('long keys and indexes (past the scratch buffer) hash like their concatenat
   }
 })
 
+test('ASCII keys and indexes of every length and alignment hash like their UTF-8 bytes', () => {
+  for (let il = 0; il < 9; il++) {
+    for (let kl = 0; kl < 23; kl++) {
+      const index = 'abcdefghi'.slice(0, il)
+      const key = 'KLMNOPQRSTUVWXYZ0123456'.slice(0, kl)
+      assert.is(hashKey(index, key), reference(`${index}:${key}`) / 2 ** 32, `${index}:${key}`)
+      // A non-ASCII unit at any position takes the UTF-8 path and still agrees.
+      if (kl > 0) {
+        const odd = `${key.slice(0, kl - 1)}é`
+        assert.is(hashKey(index, odd), reference(`${index}:${odd}`) / 2 ** 32, `${index}:${odd}`)
+      }
+    }
+  }
+})
+
 test('positions are in [0,1) and spread over the range', () => {
   const buckets = new Array(10).fill(0)
   for (let i = 0; i < 10_000; i++) {
