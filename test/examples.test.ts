@@ -22,4 +22,13 @@ test('examples/cache.ts stays within its byte limits and evicts', () => {
   assert.ok((evicted as number) > 0)
 })
 
+test('examples/workers.ts runs the processor over memory and worker shards, with the same answer', () => {
+  const out = run('examples/workers.ts')
+  const memory = /4 memory shards.*?(\d+) ms\s+\((\d+) products, best: (.*)\)/.exec(out)
+  const worker = /4 worker shards.*?(\d+) ms\s+\((\d+) products, best: (.*)\)/.exec(out)
+  assert.ok(memory && worker, out)
+  assert.is(memory[2], worker[2], 'both scored every product')
+  assert.is(memory[3], worker[3], 'both found the same best products')
+})
+
 test.run()
