@@ -58,26 +58,19 @@ function encode(s: string, at: number): number {
   return p
 }
 
-/** MurmurHash3 x86_32 of `scratch[0, n)`. */
-function murmurScratch(n: number, seed: number): number {
-  const buf = scratch
-  let h1 = seed | 0
-  const blocks = n & ~3
-  for (let i = 0; i < blocks; i += 4) {
-    let k1 = (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24)
-    k1 = Math.imul(k1, C1)
-    k1 = (k1 << 15) | (k1 >>> 17)
-    k1 = Math.imul(k1, C2)
-    h1 ^= k1
-    h1 = (h1 << 13) | (h1 >>> 19)
-    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0
-  }
-  const rest = n & 3
-  if (rest !== 0) {
-    let k1 = 0
-    if (rest === 3) k1 ^= (buf[blocks + 2] as number) << 16
-    if (rest >= 2) k1 ^= (buf[blocks + 1] as number) << 8
-    k1 ^= buf[blocks] as number
+/** One MurmurHash3 block step: mixes the 4-byte word `k1` into `h1`. */
+function mix(h1: number, k1: number): number {
+  k1 = Math.imul(k1, C1)
+  k1 = (k1 << 15) | (k1 >>> 17)
+  k1 = Math.imul(k1, C2)
+  h1 ^= k1
+  h1 = (h1 << 13) | (h1 >>> 19)
+  return (Math.imul(h1, 5) + 0xe6546b64) | 0
+}
+
+/** Mixes the tail word `k1` (the last n % 4 bytes), the length `n`, and avalanches: the hash as an unsigned 32-bit integer. */
+function finish(h1: number, k1: number, n: number): number {
+  if ((n & 3) !== 0) {
     k1 = Math.imul(k1, C1)
     k1 = (k1 << 15) | (k1 >>> 17)
     k1 = Math.imul(k1, C2)
@@ -92,19 +85,25 @@ function murmurScratch(n: number, seed: number): number {
   return h1 >>> 0
 }
 
+/** MurmurHash3 x86_32 of `scratch[0, n)`. */
+function murmurScratch(n: number, seed: number): number {
+  const buf = scratch
+  let h1 = seed | 0
+  const blocks = n & ~3
+  for (let i = 0; i < blocks; i += 4) {
+    h1 = mix(h1, (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24))
+  }
+  const rest = n & 3
+  let k1 = 0
+  if (rest === 3) k1 ^= (buf[blocks + 2] as number) << 16
+  if (rest >= 2) k1 ^= (buf[blocks + 1] as number) << 8
+  if (rest >= 1) k1 ^= buf[blocks] as number
+  return finish(h1, k1, n)
+}
+
 /** MurmurHash3 x86 32-bit of the UTF-8 bytes of `s`, as an unsigned 32-bit integer. */
 export function murmur3(s: string, seed = 0): number {
   return murmurScratch(encode(s, 0), seed)
-}
-
-/** One MurmurHash3 block step: mixes the 4-byte word `k1` into `h1`. */
-function mix(h1: number, k1: number): number {
-  k1 = Math.imul(k1, C1)
-  k1 = (k1 << 15) | (k1 >>> 17)
-  k1 = Math.imul(k1, C2)
-  h1 ^= k1
-  h1 = (h1 << 13) | (h1 >>> 19)
-  return (Math.imul(h1, 5) + 0xe6546b64) | 0
 }
 
 /** The UTF-8 path: encode `index:key` into the scratch buffer, then hash it. */
@@ -167,17 +166,5 @@ export function hashKey(index: string, key: string): number {
     k1 |= c << ((n & 3) << 3)
     n++
   }
-  if ((n & 3) !== 0) {
-    k1 = Math.imul(k1, C1)
-    k1 = (k1 << 15) | (k1 >>> 17)
-    k1 = Math.imul(k1, C2)
-    h1 ^= k1
-  }
-  h1 ^= n
-  h1 ^= h1 >>> 16
-  h1 = Math.imul(h1, 0x85ebca6b)
-  h1 ^= h1 >>> 13
-  h1 = Math.imul(h1, 0xc2b2ae35)
-  h1 ^= h1 >>> 16
-  return (h1 >>> 0) / 4294967296
+  return finish(h1, k1, n) / 4294967296
 }
