@@ -3,9 +3,10 @@
 // The TCP shard server's side is covered by the TCP tests.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, PyshardError } from '../src/index.js'
+import { Pyshard } from '../src/index.js'
 import type { Json, OpenOptions } from '../src/index.js'
 import { score, sumScores } from './helpers/worker-processors.js'
+import { rejectsWith } from './helpers/assert.js'
 
 const processors = 'test/helpers/worker-processors.ts'
 
@@ -15,17 +16,6 @@ const layouts: [string, OpenOptions][] = [
   ['worker, 2 shards, msgpack codec', { shards: 2, transport: 'worker', processors, transportOptions: { codec: 'msgpack' } }],
   ['worker, 3 shards, clone codec', { shards: 3, transport: 'worker', processors, transportOptions: { codec: 'clone' } }],
 ]
-
-async function rejects(p: Promise<unknown>, code: string): Promise<PyshardError> {
-  try {
-    await p
-  } catch (err) {
-    assert.instance(err, PyshardError, String(err))
-    assert.is((err as PyshardError).code, code, (err as Error).message)
-    return err as PyshardError
-  }
-  throw new assert.Assertion({ message: `expected ${code}`, generated: true, operator: 'rejects', expects: code, actual: 'resolved' })
-}
 
 /** Entries of `index` grouped by the shard that holds them, in shard order. */
 async function entriesByShard(db: Pyshard, index: string): Promise<[string, Json][][]> {
@@ -64,16 +54,16 @@ for (const [name, options] of layouts) {
   test('run over an empty index answers per shard; over a missing index INDEX_NOT_FOUND', async ({ db }) => {
     await db.createIndex('empty')
     assert.equal(await db.run('empty', 'sumScores', { field: 'score' }), db.map.shards.map(() => ({ count: 0, sum: 0 })))
-    await rejects(db.run('missing', 'sumScores', { field: 'score' }), 'INDEX_NOT_FOUND')
+    await rejectsWith(db.run('missing', 'sumScores', { field: 'score' }), 'INDEX_NOT_FOUND')
   })
 
   test('an unknown processor name is BAD_REQUEST naming the processor', async ({ db }) => {
-    const err = await rejects(db.run('docs', 'noSuchThing'), 'BAD_REQUEST')
+    const err = await rejectsWith(db.run('docs', 'noSuchThing'), 'BAD_REQUEST')
     assert.match(err.message, 'noSuchThing')
   })
 
   test('a throwing processor rejects with its message; the shards keep serving', async ({ db }) => {
-    const err = await rejects(db.run('docs', 'fails', { message: 'processor exploded 9' }), 'BAD_REQUEST')
+    const err = await rejectsWith(db.run('docs', 'fails', { message: 'processor exploded 9' }), 'BAD_REQUEST')
     assert.match(err.message, 'processor exploded 9')
     assert.equal((await db.read('docs', 'doc5'))?.record, { v: [5, 4, 0, 1], label: 'label-5', score: 5 })
     await db.write('docs', 'after', 1)
@@ -93,7 +83,7 @@ none.after(async (ctx) => {
   await ctx.db?.close()
 })
 none('run is BAD_REQUEST: the shards have no processors', async ({ db }) => {
-  const err = await rejects(db.run('i', 'sumScores'), 'BAD_REQUEST')
+  const err = await rejectsWith(db.run('i', 'sumScores'), 'BAD_REQUEST')
   assert.match(err.message, 'none')
 })
 none.run()
@@ -108,7 +98,7 @@ cross.after(async (ctx) => {
   await ctx.db?.close()
 })
 cross('a result that cannot be cloned is BAD_REQUEST, and the worker keeps serving', async ({ db }) => {
-  const err = await rejects(db.run('i', 'returnsFunction'), 'BAD_REQUEST')
+  const err = await rejectsWith(db.run('i', 'returnsFunction'), 'BAD_REQUEST')
   assert.match(err.message, 'cannot be sent back')
   assert.is((await db.read('i', 'k'))?.record, 1)
 })

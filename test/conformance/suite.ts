@@ -5,7 +5,8 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, PyshardError, hashKey } from '../../src/index.js'
+import { Pyshard, hashKey } from '../../src/index.js'
+import { rejectsWith } from '../helpers/assert.js'
 import type { Json } from '../../src/index.js'
 
 export interface ConformanceOptions {
@@ -31,20 +32,6 @@ const DOCS: [string, Json][] = [
   ['nested object', { a: { b: { c: [1, { d: 'e' }] } }, f: 1.25, g: null, h: false }],
   ['empty object', {}],
 ]
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<PyshardError> {
-  let resolved = false
-  try {
-    await p
-    resolved = true
-  } catch (err) {
-    assert.instance(err, PyshardError, `expected a PyshardError, got ${String(err)}`)
-    assert.is((err as PyshardError).code, code, (err as Error).message)
-    return err as PyshardError
-  }
-  assert.ok(!resolved, `expected rejection with ${code}, but it resolved`)
-  throw new Error('unreachable')
-}
 
 let counter = 0
 const fresh = (): string => `idx${++counter}_${process.pid}`
