@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createReadStream, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -17,6 +16,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { LineSplitter } from '../src/cli/line-splitter.js'
 import { parseLine } from '../src/cli/line-parser.js'
+import { freePort } from '../test/helpers/ports.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CLI = join(ROOT, 'dist/src/cli/main.js')
@@ -24,16 +24,6 @@ const LINES = Number(process.argv[2] ?? 1_000_000)
 const RUNS = Number(process.argv[3] ?? 3)
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** Peak RSS in kB: from `time -v` output, or the VmHWM we polled. */
 function vmHWM(pid: number): number {

@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -51,17 +50,9 @@ export function spawnCli(args: string[], env?: Record<string, string>): ChildPro
   return spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] })
 }
 
-/** A port that was free a moment ago (bound to 0, read, closed). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './ports.js'
+
+export { freePort }
 
 /** A running `pyshard up` on free ports. */
 export interface Cluster {
