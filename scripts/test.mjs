@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, then every uvu suite (test/**/*.test.ts), each file in
+// `npm test`: type-check, lint, build, then every uvu suite (test/**/*.test.ts), each file in
 // its own process so one hung or crashed file cannot hide the others' results.
 // Prints one closing line `N passed, N failed, N skipped` and fails when no test ran.
 import { spawnSync, spawn } from 'node:child_process'
@@ -7,6 +7,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
+// `node scripts/test.mjs REGEX` builds and runs only the matching test files (no type-check, no lint).
 const only = process.argv[2] ? new RegExp(process.argv[2]) : null
 const FILE_TIMEOUT_MS = 5 * 60_000
 
@@ -52,8 +53,9 @@ function runFile(file) {
 if (!only) {
   step('typecheck', 'npx', ['tsc', '--noEmit', '-p', '.'])
   step('lint', 'npx', ['oxlint', '--deny-warnings', 'src', 'transports', 'test', 'bench', 'examples', 'scripts'])
-  step('build', 'npx', ['tsup', '--silent'])
 }
+// Always build: the CLI and package tests run the build, and a stale dist/ would test old code.
+step('build', 'npx', ['tsup', '--silent'])
 
 const files = findTests(join(root, 'test')).filter((f) => !only || only.test(relative(root, f)))
 let passed = 0, failed = 0, skipped = 0

@@ -219,8 +219,13 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     if (options.onFull !== undefined && options.onFull !== 'reject' && options.onFull !== 'evict') {
       throw new TypeError('options.onFull must be "reject" or "evict"')
     }
-    if (options.config !== undefined && (shards !== undefined || options.transport !== undefined)) {
-      throw new TypeError('options.config cannot be combined with options.shards or options.transport (the config names its shards)')
+    if (options.config !== undefined && (shards !== undefined || options.transport !== undefined || options.size !== undefined || options.onFull !== undefined)) {
+      throw new TypeError('options.config cannot be combined with options.shards, transport, size or onFull (the config sets them per shard)')
+    }
+    if (options.transport !== undefined && (typeof options.transport !== 'string' || options.transport === '')) throw new TypeError('options.transport must be a transport name')
+    if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError('options.token must be a string')
+    if (options.transportOptions !== undefined && (options.transportOptions === null || typeof options.transportOptions !== 'object')) {
+      throw new TypeError('options.transportOptions must be an object')
     }
     const known = transportNames()
     let map: ShardMap
@@ -245,10 +250,20 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       workers: options.workers,
       token: options.token ?? map.config.token,
       options: options.transportOptions ?? {},
+      // Events leave the data path: delivered in a microtask, so a listener never
+      // runs inside a shard operation, and a listener that throws is reported
+      // as 'error' (or a process warning) instead of failing the operation.
       emit: (event, ...args) => {
-        if (store === undefined) return
-        if (event === 'error' && store.listenerCount('error') === 0) return
-        ;(store.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)
+        queueMicrotask(() => {
+          if (store === undefined) return
+          if (event === 'error' && store.listenerCount('error') === 0) return
+          try {
+            ;(store.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)
+          } catch (err) {
+            if (event !== 'error' && store.listenerCount('error') > 0) store.emit('error', err as Error)
+            else process.emitWarning(err as Error)
+          }
+        })
       },
     }
     const states = await connectStates(map.shards, ctx, [])
@@ -269,7 +284,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     }
     const { bootstrap, ...rest } = options
     if (rest.config !== undefined) throw new TypeError('options.config cannot be combined with options.bootstrap (the bootstrap server serves the map)')
-    // Loaded on demand so the core pulls in no sockets unless a cluster is used.
+    // The router needs the bootstrap client only here.
     const { fetchMap, parseAddress } = await import('./bootstrap.js')
     parseAddress(bootstrap)
     const tls = rest.transportOptions?.tls as BootstrapClientOptions['tls']
@@ -587,6 +602,11 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
           const previous = this.#map.epoch
           const old = this.#states
           const states = await connectStates(next.shards, this.#ctx, old)
+          if (this.#closed !== null) {
+            // Closed while connecting: the new clients are nobody's; close them, keep nothing.
+            await Promise.allSettled(states.filter((st) => !old.includes(st)).map((st) => st.client.close()))
+            return
+          }
           this.#map = next
           this.#states = states
           for (const s of old) {

@@ -22,7 +22,7 @@ export interface ShardSettings {
   start: number
   /** Exclusive end of the hash range. @default 1 */
   end: number
-  /** Byte limit of the shard (key + document bytes, see `measure`). */
+  /** Byte limit of the shard (key + document bytes, see `measure`). @default unlimited for a bare Shard; 64 MiB from a map or a server */
   size: number
   /** What a write over the limit does. @default 'reject' */
   onFull: OnFull
@@ -41,7 +41,7 @@ export interface ShardOptions extends Partial<ShardSettings> {
   maxCursors?: number
   /** A cursor not used for this long is dropped. @default 60_000 */
   cursorIdleMs?: number
-  /** Told of every entry the shard evicts or expires. */
+  /** Told of every entry the shard evicts or expires, synchronously; it must not throw (an error it throws is ignored). @default none */
   onEvent?: (event: ShardEvent) => void
 }
 
@@ -154,9 +154,15 @@ export class Shard {
     const lruChanged = next.onFull !== this.#settings.onFull
     this.#settings = next
     if (rangeChanged) {
+      // No migration: entries whose keys now belong to another shard could never
+      // be read or removed here again (they would answer MOVED), so they go.
       this.#distribution.fill(0)
       for (const table of this.#tables.values()) {
-        for (const key of table.map.keys()) this.#bucket(hashKey(table.name, key), 1)
+        for (const slot of table.map.values()) {
+          const hash = hashKey(table.name, slot.key)
+          if (hash >= next.start && hash < next.end) this.#bucket(hash, 1)
+          else this.#detach(slot, table, hash)
+        }
       }
     }
     if (lruChanged) {
@@ -398,7 +404,7 @@ export class Shard {
       if (victim !== old) {
         const table = victim.table as Table
         this.#detach(victim, table, hashKey(table.name, victim.key))
-        this.#onEvent?.({ type: 'evict', index: table.name, key: victim.key })
+        this.#event('evict', table.name, victim.key)
       }
       victim = next
     }
@@ -406,7 +412,18 @@ export class Shard {
 
   #expire(slot: Slot, table: Table, hash: number): void {
     this.#detach(slot, table, hash)
-    this.#onEvent?.({ type: 'expire', index: table.name, key: slot.key })
+    this.#event('expire', table.name, slot.key)
+  }
+
+  /** Tells `onEvent`; an error it throws never breaks the operation in progress. */
+  #event(type: ShardEvent['type'], index: string, key: string): void {
+    const cb = this.#onEvent
+    if (cb === undefined) return
+    try {
+      cb({ type, index, key })
+    } catch {
+      // The listener's own failure: the data path goes on (hosts deliver events asynchronously).
+    }
   }
 
   #detach(slot: Slot, table: Table, hash: number): void {

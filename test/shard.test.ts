@@ -174,6 +174,20 @@ test('a key outside the range answers MOVED with the epoch; configure re-ranges 
   assert.is(s.stat().name, 'all')
 })
 
+test('narrowing the range drops the entries that now belong elsewhere (count, bytes, scan, histogram agree)', () => {
+  const s = new Shard({ name: 'all', start: 0, end: 1 })
+  s.createIndex('i')
+  const keys = Array.from({ length: 40 }, (_, i) => `n${i}`)
+  for (const k of keys) w(s, 'i', k, k)
+  s.configure({ name: 'left', start: 0, end: 0.5, size: 1 << 20, onFull: 'reject', epoch: 2 })
+  const kept = keys.filter((k) => hashKey('i', k) < 0.5)
+  const stat = s.stat()
+  assert.is(stat.count, kept.length)
+  assert.is(stat.bytes, kept.reduce((a, k) => a + k.length + k.length + 2, 0))
+  assert.is(stat.distribution.reduce((a, b) => a + b), kept.length)
+  assert.equal(s.scan('i', 0, 100, false).keys.sort(), kept.sort())
+})
+
 test('scan pages with cursors; a dropped or unknown cursor is BAD_REQUEST; idle cursors are dropped', () => {
   const t = clock()
   const s = new Shard({ now: t.now, maxCursors: 2, cursorIdleMs: 1000 })
@@ -223,6 +237,25 @@ test('store events: evict and expire reach Pyshard listeners with the shard name
     t.advance(100)
     assert.is(await db.read('c', 'ttl'), null)
     assert.equal(expired, [{ shard: 'shard0', index: 'c', key: 'ttl' }])
+  } finally {
+    await db.close()
+  }
+})
+
+test('regression: a throwing evict listener neither fails nor half-applies the write; the error reaches "error"', async () => {
+  const db = await Pyshard.open({ shards: 1, size: 300, onFull: 'evict' })
+  try {
+    const errors: Error[] = []
+    db.on('error', (e) => errors.push(e))
+    db.on('evict', () => { throw new Error('listener bug') })
+    await db.createIndex('l')
+    await db.write('l', 'a', 'x'.repeat(200))
+    const res = await db.write('l', 'big', 'y'.repeat(200))
+    assert.ok(res.size > 0)
+    assert.is((await db.read('l', 'big'))?.record, 'y'.repeat(200))
+    assert.is(await db.has('l', 'a'), false)
+    await new Promise((r) => setImmediate(r))
+    assert.equal(errors.map((e) => e.message), ['listener bug'])
   } finally {
     await db.close()
   }
