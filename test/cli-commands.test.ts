@@ -151,17 +151,23 @@ test('bad usage exits 2 with one line naming the problem', async () => {
   assert.match(env.stderr, /PYSHARD_BOOTSTRAP must be HOST:PORT/)
 })
 
-test('-c FILE opens a config directly; a bad config exits 1 naming the problem', async () => {
+test('-c FILE opens a config directly; a bad config exits 1 naming the problem', async (ctx) => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
   const { join } = await import('node:path')
   const { tmpdir } = await import('node:os')
   const dir = mkdtempSync(join(tmpdir(), 'pyshard-cli-c-'))
   try {
-    const good = join(dir, 'mem.json')
-    writeFileSync(good, JSON.stringify({ transport: 'memory', shards: [{ name: 'a' }, { name: 'b' }] }))
-    const s = await runCli(['stat', '--json', '-c', good])
+    // The running cluster's own config: the client talks to its shard servers directly.
+    const good = join((ctx.cluster as Cluster).dir, 'cluster.json')
+    const s = await runCli(['read', 'users', 'ada', '-c', good])
     assert.is(s.code, 0, s.stderr)
-    assert.equal((JSON.parse(s.stdout) as { name: string }[]).map((x) => x.name), ['a', 'b'])
+    assert.match(s.stdout, '"record":{"born":1815}')
+    // Regression: shards that live only inside the command would silently lose what it writes.
+    const mem = join(dir, 'mem.json')
+    writeFileSync(mem, JSON.stringify({ transport: 'memory', shards: [{ name: 'a' }, { name: 'b' }] }))
+    const m = await runCli(['write', 'x', '--force', '-c', mem], { input: 'k|1\n' })
+    assert.is(m.code, 1)
+    assert.match(m.stderr, /shard "a" has transport "memory", which lives only inside this command/)
     const bad = join(dir, 'bad.json')
     writeFileSync(bad, JSON.stringify({ shards: [{ name: 'a', start: 0, end: 0.4 }, { name: 'b', start: 0.5, end: 1 }] }))
     const r = await runCli(['indexes', '-c', bad])

@@ -48,11 +48,23 @@ export async function openStore(values: Values): Promise<Pyshard> {
   const token = stringOption(values, 'token') ?? process.env.PYSHARD_TOKEN
   if (token !== undefined && token !== '') options.token = token
   if (config !== undefined) {
+    let db: Pyshard
     try {
-      return await Pyshard.open({ ...options, config })
+      db = await Pyshard.open({ ...options, config })
     } catch (err) {
       throw new CommandFailed(`cannot open config ${config}: ${describe(err)}`)
     }
+    // Shards in this process (memory, worker) would vanish when the command ends: what a
+    // command writes there is lost, and what it reads is empty. Refuse rather than pretend.
+    const local = db.map.shards.find((sh) => sh.transport === 'memory' || sh.transport === 'worker')
+    if (local !== undefined) {
+      await db.close()
+      throw new CommandFailed(
+        `cannot use config ${config}: shard "${local.name}" has transport "${local.transport}", which lives only inside this command ` +
+          '(set "transport": "tcp" with host/port, or "redis")',
+      )
+    }
+    return db
   }
   const fromEnv = process.env.PYSHARD_BOOTSTRAP
   const target = bootstrapOpt !== undefined

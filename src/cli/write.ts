@@ -1,7 +1,8 @@
 /**
  * `pyshard write INDEX`: bulk load of `key|value` lines from stdin through
  * `writeMany`, a bounded number of batches in flight. Reading waits while the
- * limit is reached, so memory is bounded by batch size x in-flight batches
+ * limit is reached (the batches of the chunk being split may go out first), so
+ * memory is bounded by batch size x in-flight batches plus one input chunk,
  * whatever the input size.
  */
 import type { Readable } from 'node:stream'
