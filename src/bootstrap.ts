@@ -85,6 +85,7 @@ interface Member {
   spec: ShardSpec
   client: TcpShardClient | null
   health: ShardHealth
+  /** The assignment in flight, null when none is. */
   configuring: Promise<void> | null
 }
 
@@ -180,7 +181,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
           onUp: () => {
             member.health.up = true
             delete member.health.error
-            member.configuring = this.#configure(member, map.epoch)
+            void this.#configure(member, map.epoch)
           },
         })
       }
@@ -224,7 +225,17 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     return errorResponse(new BadRequestError(`unknown bootstrap operation ${JSON.stringify(op)} (known: getMap, stat)`))
   }
 
-  async #configure(m: Member, epoch: number): Promise<void> {
+  /** Assigns the member its settings unless an assignment is already in flight. */
+  #configure(m: Member, epoch: number): Promise<void> {
+    if (m.configuring !== null) return m.configuring
+    const p = this.#assign(m, epoch).finally(() => {
+      if (m.configuring === p) m.configuring = null
+    })
+    m.configuring = p
+    return p
+  }
+
+  async #assign(m: Member, epoch: number): Promise<void> {
     const s = m.spec
     const settings: ShardSettings = { name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch }
     try {
@@ -253,10 +264,12 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
           m.health.bytes = st.bytes
           m.health.maxSize = st.maxSize
           m.health.checkedAt = Date.now()
-          // A server restarted between two checks comes back unassigned: assign it again.
-          if (st.name !== m.spec.name || st.start !== m.spec.start || st.end !== m.spec.end || st.maxSize !== m.spec.size) {
-            if (m.configuring === null || m.health.configured) m.configuring = this.#configure(m, this.map.epoch)
-          }
+          m.health.up = true
+          // A server restarted between two checks comes back unassigned, and an assignment that
+          // failed (a timeout, say) is retried: assign whenever its settings are not the map's.
+          const assigned = st.name === m.spec.name && st.start === m.spec.start && st.end === m.spec.end &&
+            st.maxSize === m.spec.size && st.onFull === m.spec.onFull
+          if (!assigned || !m.health.configured) void this.#configure(m, this.map.epoch)
         }
       } catch (err) {
         m.health.up = false
