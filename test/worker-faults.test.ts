@@ -40,16 +40,21 @@ function keysOn(db: Pyshard, index: string, name: string, n: number, prefix = 'k
  * (so it never keeps a process alive), hence the timer that keeps this one
  * alive while the test waits for a background restart.
  */
-function once<T>(db: Pyshard, event: 'shardUp' | 'shardDown', shard: string): Promise<T> {
-  const keepAlive = setInterval(() => {}, 1000)
-  return new Promise<T>((resolve) => {
+function once<T>(db: Pyshard, event: 'shardUp' | 'shardDown', shard: string, timeoutMs = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return new Promise<T>((resolve, reject) => {
     const on = (e: { shard: string }): void => {
       if (e.shard !== shard) return
       db.off(event, on)
       resolve(e as T)
     }
     db.on(event, on)
-  }).finally(() => clearInterval(keepAlive))
+    // Also the keep-alive: a missed event fails the test instead of hanging it.
+    timer = setTimeout(() => {
+      db.off(event, on)
+      reject(new Error(`no ${event} for ${shard} within ${timeoutMs} ms`))
+    }, timeoutMs)
+  }).finally(() => clearTimeout(timer))
 }
 
 function workerOf(ctx: Ctx, shard: string): Worker {
