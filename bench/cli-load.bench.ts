@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { LineSplitter } from '../src/cli/line-splitter.js'
 import { parseLine } from '../src/cli/line-parser.js'
 import { freePort } from '../test/helpers/ports.js'
+import { median } from './lib.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CLI = join(ROOT, 'dist/src/cli/main.js')
@@ -99,7 +100,6 @@ async function splitChunks(file: string): Promise<number> {
   return n
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 async function main(): Promise<void> {
   console.log('building (tsup)...')

@@ -87,3 +87,8 @@ export async function loadPyshard(): Promise<Pkg> {
 export function measuredFrom(): string {
   return `pyshard measured from ${measuresBuild ? 'the build (dist/)' : 'the sources through tsx'}`
 }
+
+/** The median of `xs` (the upper one for an even count); `xs` is not changed. */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1] as number
+}

@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Pyshard } from '../src/index.js'
 import type { Json } from '../src/index.js'
-import { machine, runSuite, writeReport } from './lib.js'
+import { machine, runSuite, writeReport, median } from './lib.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -73,7 +73,7 @@ for (let i = 0; i < RUNS; i++) {
     ;(times[c] as number[]).push(performance.now() - t)
   }
 }
-const medians = times.map((ts) => ts.sort((a, b) => a - b)[ts.length >> 1] as number)
+const medians = times.map(median)
 await memory.close()
 await worker.close()
 if (sink === 42) console.log('')

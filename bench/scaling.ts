@@ -9,7 +9,8 @@
  *   on the main thread); median of --runs runs each, interleaved;
  * - throughput: reads with 256 in flight per shard over N worker shards, for
  *   --seconds seconds.
- * Prints one JSON object (and writes it to --out when given).
+ * Prints one JSON object (and writes it to --out when given). It imports nothing
+ * from bench/lib.ts (which loads benny) so that it can run as one plain file.
  *
  *   npm run build && node --import tsx bench/scaling.ts --counts 1,2 --docs 50000
  */

@@ -15,7 +15,7 @@
 import { Worker } from 'node:worker_threads'
 import { parseArgs } from 'node:util'
 import type { Codec } from '../transports/worker/index.js'
-import { machine, runSuite, workload, writeReport, loadPyshard, measuredFrom } from './lib.js'
+import { machine, runSuite, workload, writeReport, loadPyshard, measuredFrom, median } from './lib.js'
 import type { Case, CaseResult } from './lib.js'
 
 const { Pyshard } = await loadPyshard()
@@ -146,9 +146,8 @@ for (let i = 0; i < CALLS; i++) {
   }
 }
 const interleaved = times.map((ts, c) => {
-  ts.sort((a, b) => a - b)
-  const median = ts[ts.length >> 1] as number
-  return { name: (cases[c] as Case).name, opsPerSec: IN_FLIGHT / (median / 1000), medianUs: median * 1000 }
+  const m = median(ts)
+  return { name: (cases[c] as Case).name, opsPerSec: IN_FLIGHT / (m / 1000), medianUs: m * 1000 }
 })
 
 for (const db of stores.values()) await db.close()
