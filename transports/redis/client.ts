@@ -1,7 +1,8 @@
 /**
  * A redis shard. Redis is the engine here, so unlike the other transports this
  * client does not host a `Shard`: it translates each request into Redis
- * commands (the `#plan` switch below is the one table of that translation)
+ * commands (`#run` groups the reads and writes of a batch, the `#plan` switch
+ * below translates the rest: together the one table of that translation)
  * and keeps the answers identical to `Shard`'s, so the same conformance suite
  * passes. The key layout is in layout.ts, the Lua scripts in scripts.ts.
  */
@@ -10,7 +11,7 @@ import { errorResponse, errorFromCode, measure, ShardUnavailableError, TimeoutEr
 import type { ShardClient, ShardSpec, TransportContext, Request, Response, ErrorResponse, Json, ShardStat } from '../../src/internal.js'
 import { Layout, keySlot } from './layout.js'
 import type { BucketKeys } from './layout.js'
-import { SCAN_CHUNK, DROP_CHUNK } from './scripts.js'
+import { SCAN_CHUNK, DROP_CHUNK, GROUP_MAX } from './scripts.js'
 import type { ScriptName } from './scripts.js'
 
 /** Limits of one redis shard client (see `RedisTransportOptions`). */
@@ -26,9 +27,20 @@ export interface RedisClientLimits {
 /** One Redis command of a plan: a command or script name (a pipeline method), its arguments, and the slot its keys hash to. */
 interface Cmd { name: string; args: (string | number)[]; slot: number }
 
-/** A per-request plan: one command whose reply `decode` turns into the response. */
-interface Step { cmd: Cmd; decode: (reply: unknown) => Response }
+/**
+ * A command of a batch and the requests it answers (`at`: their positions in
+ * the batch): one for a single-key script, many for a read or write group.
+ * `decode` fills their responses from the reply.
+ */
+interface Step { cmd: Cmd; at: number[]; decode: (reply: unknown, out: Response[]) => void }
 
+/** Reads of one batch segment to one (index, bucket): one `MGET marker key1 key2 ...`. */
+interface ReadGroup { index: string; args: string[]; at: number[] }
+
+/** Writes of one batch segment to one (index, bucket), same options: one script call. */
+interface WriteGroup { index: string; k: BucketKeys; docs: string[]; members: (string | number)[]; sizes: number[]; at: number[] }
+
+type WriteRequest = Extract<Request, { op: 'write' }>
 type Reply = [error: Error | null, result: unknown]
 type Pipe = Record<string, (...args: (string | number)[]) => unknown> & { exec(): Promise<Reply[] | null> }
 
@@ -73,6 +85,62 @@ function checkKeyed(req: { index: unknown; key: unknown; hash: unknown }): void 
   if (typeof req.index !== 'string' || req.index === '') throw new BadRequestError('index must be a non-empty string')
   if (typeof req.key !== 'string') throw new BadRequestError('key must be a string')
   if (typeof req.hash !== 'number' || !(req.hash >= 0 && req.hash < 1)) throw new BadRequestError('hash must be a number in [0,1)')
+}
+
+/** Validates a write as Shard does (BAD_REQUEST for a bad ttl or a document that is not JSON); answers its JSON text. */
+function checkWrite(req: WriteRequest): string {
+  checkKeyed(req)
+  const { ttl } = req
+  if (ttl !== undefined && ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0)) {
+    throw new BadRequestError(`ttl must be a positive integer of milliseconds, got ${String(ttl)}`)
+  }
+  measure(req.doc)
+  return JSON.stringify(req.doc)
+}
+
+/** `MGET marker key...`: one command, so the index check and every read of the group agree. */
+function readStep(g: ReadGroup, slot: number): Step {
+  return {
+    cmd: { name: 'mget', args: g.args, slot },
+    at: g.at,
+    decode: (reply, out) => {
+      const r = reply as (string | null)[]
+      const at = g.at
+      if (r[0] === null) {
+        const missing = indexNotFound(g.index)
+        for (let j = 0; j < at.length; j++) out[at[j] as number] = missing
+        return
+      }
+      for (let j = 0; j < at.length; j++) {
+        const doc = r[j + 1]
+        out[at[j] as number] = doc === null || doc === undefined ? ABSENT : decodeDoc(doc)
+      }
+    },
+  }
+}
+
+/** One `pyWriteMany` call (see scripts.ts): -1 no index, n all written, else a '1'/'0' per write. */
+function writeStep(g: WriteGroup, nx: boolean, ttl: number): Step {
+  const { k, docs, members } = g
+  const args: (string | number)[] = [k.marker, k.members, k.expiries, nx ? '1' : '0', ttl]
+  for (let j = 0; j < docs.length; j++) args.push(docs[j] as string)
+  for (let j = 0; j < members.length; j++) args.push(members[j] as string | number)
+  return {
+    cmd: { name: 'pyWriteMany', args, slot: k.slot },
+    at: g.at,
+    decode: (reply, out) => {
+      const at = g.at
+      if (reply === -1) {
+        const missing = indexNotFound(g.index)
+        for (let j = 0; j < at.length; j++) out[at[j] as number] = missing
+        return
+      }
+      const flags = typeof reply === 'string' ? reply : null
+      for (let j = 0; j < at.length; j++) {
+        out[at[j] as number] = flags === null || flags.charCodeAt(j) === 49 /* '1' */ ? ok(g.sizes[j]) : ok(0)
+      }
+    },
+  }
 }
 
 export class RedisShardClient implements ShardClient {
@@ -162,26 +230,83 @@ export class RedisShardClient implements ShardClient {
     })
   }
 
+  /**
+   * Turns a batch into as few commands as keep its meaning, sends them as one
+   * pipeline and decodes the replies. A run of consecutive reads becomes one
+   * `MGET marker key...` per (index, bucket), a run of consecutive writes with
+   * the same options one script call per (index, bucket): the index check is
+   * made once per group, inside the same command, so it still agrees with
+   * every read and write of the group. Runs end where the kind of operation
+   * changes, so whatever a batch does to one key happens in the batch's order.
+   */
   async #run(batch: Request[]): Promise<Response[]> {
     const out = new Array<Response>(batch.length)
     const steps: Step[] = []
-    const stepAt: number[] = []
     const slow: Promise<void>[] = []
+    const reads = new Map<BucketKeys, ReadGroup>()
+    const writes = new Map<BucketKeys, WriteGroup>()
+    // The options shared by the open write groups.
+    let nx = false
+    let ttl = 0
     for (let i = 0; i < batch.length; i++) {
+      const req = batch[i] as Request
       try {
-        const plan = this.#plan(batch[i] as Request)
-        if ('then' in plan) slow.push(plan.then((r) => { out[i] = r }))
-        else if ('cmd' in plan) { steps.push(plan); stepAt.push(i) }
-        else out[i] = plan
+        if (req.op === 'read') {
+          checkKeyed(req)
+          if (writes.size > 0) this.#flushWrites(writes, nx, ttl, steps)
+          const k = this.#layout.bucket(req.index, req.hash)
+          let g = reads.get(k)
+          if (g === undefined) reads.set(k, (g = { index: req.index, args: [k.marker], at: [] }))
+          g.args.push(k.dataPrefix + req.key)
+          g.at.push(i)
+          if (g.at.length >= GROUP_MAX) {
+            steps.push(readStep(g, k.slot))
+            reads.delete(k)
+          }
+        } else if (req.op === 'write') {
+          const json = checkWrite(req)
+          const reqNx = req.ifAbsent === true
+          const reqTtl = req.ttl ?? 0
+          if (reads.size > 0) this.#flushReads(reads, steps)
+          if (writes.size > 0 && (reqNx !== nx || reqTtl !== ttl)) this.#flushWrites(writes, nx, ttl, steps)
+          nx = reqNx
+          ttl = reqTtl
+          const k = this.#layout.bucket(req.index, req.hash)
+          let g = writes.get(k)
+          if (g === undefined) writes.set(k, (g = { index: req.index, k, docs: [], members: [], sizes: [], at: [] }))
+          const dataKey = k.dataPrefix + req.key
+          g.docs.push(dataKey, json)
+          g.members.push(req.hash * TWO_32, req.key)
+          g.sizes.push(k.dataPrefixBytes + Buffer.byteLength(req.key) + Buffer.byteLength(json))
+          g.at.push(i)
+          if (g.at.length >= GROUP_MAX) {
+            steps.push(writeStep(g, nx, ttl))
+            writes.delete(k)
+          }
+        } else {
+          if (reads.size > 0) this.#flushReads(reads, steps)
+          if (writes.size > 0) this.#flushWrites(writes, nx, ttl, steps)
+          const plan = this.#plan(req)
+          if ('then' in plan) slow.push(plan.then((r) => { out[i] = r }))
+          else if ('cmd' in plan) steps.push({ cmd: plan.cmd, at: [i], decode: (r, o) => { o[i] = plan.decode(r) } })
+          else out[i] = plan
+        }
       } catch (err) {
         out[i] = errorResponse(err)
       }
     }
+    if (reads.size > 0) this.#flushReads(reads, steps)
+    if (writes.size > 0) this.#flushWrites(writes, nx, ttl, steps)
     if (steps.length > 0) {
       slow.push(this.#exec(steps.map((s) => s.cmd)).then((replies) => {
         for (let j = 0; j < steps.length; j++) {
+          const step = steps[j] as Step
           const [err, reply] = replies[j] as Reply
-          out[stepAt[j] as number] = err === null ? (steps[j] as Step).decode(reply) : this.#failure(err)
+          if (err === null) step.decode(reply, out)
+          else {
+            const failed = this.#failure(err)
+            for (const at of step.at) out[at] = failed
+          }
         }
       }))
     }
@@ -190,45 +315,23 @@ export class RedisShardClient implements ShardClient {
     return out
   }
 
+  #flushReads(reads: Map<BucketKeys, ReadGroup>, steps: Step[]): void {
+    for (const [k, g] of reads) steps.push(readStep(g, k.slot))
+    reads.clear()
+  }
+
+  #flushWrites(writes: Map<BucketKeys, WriteGroup>, nx: boolean, ttl: number, steps: Step[]): void {
+    for (const g of writes.values()) steps.push(writeStep(g, nx, ttl))
+    writes.clear()
+  }
+
   /**
-   * The one table from operations to Redis: a keyed operation becomes one
-   * command (pipelined with the rest of the batch); the rare index-wide ones
-   * run as their own small sequences; a few are answered right here.
+   * The single-key operations other than read and write, one command each
+   * (pipelined with the rest of the batch); the rare index-wide ones run as
+   * their own small sequences; a few are answered right here.
    */
-  #plan(req: Request): Step | Promise<Response> | Response {
+  #plan(req: Request): { cmd: Cmd; decode: (reply: unknown) => Response } | Promise<Response> | Response {
     switch (req.op) {
-      case 'read': {
-        checkKeyed(req)
-        const k = this.#layout.bucket(req.index, req.hash)
-        return {
-          cmd: { name: 'mget', args: [k.marker, k.dataPrefix + req.key], slot: k.slot },
-          decode: (r) => {
-            const [marker, doc] = r as [string | null, string | null]
-            if (marker === null) return indexNotFound(req.index)
-            return doc === null ? ABSENT : decodeDoc(doc)
-          },
-        }
-      }
-      case 'write': {
-        checkKeyed(req)
-        const { ttl } = req
-        if (ttl !== undefined && ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0)) {
-          throw new BadRequestError(`ttl must be a positive integer of milliseconds, got ${String(ttl)}`)
-        }
-        measure(req.doc) // validates: BAD_REQUEST for anything that is not JSON, as Shard does
-        const json = JSON.stringify(req.doc)
-        const k = this.#layout.bucket(req.index, req.hash)
-        const dataKey = k.dataPrefix + req.key
-        const size = Buffer.byteLength(dataKey) + Buffer.byteLength(json)
-        return {
-          cmd: {
-            name: 'pyWrite',
-            args: [k.marker, k.members, k.expiries, dataKey, json, req.key, req.hash * TWO_32, req.ifAbsent === true ? '1' : '0', ttl ?? 0],
-            slot: k.slot,
-          },
-          decode: (r) => (r === -1 ? indexNotFound(req.index) : ok(r === 1 ? size : 0)),
-        }
-      }
       case 'has': {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)

@@ -30,6 +30,8 @@ export interface BucketKeys {
   expiries: string
   /** Data keys are `dataPrefix + key`. */
   dataPrefix: string
+  /** UTF-8 bytes of `dataPrefix` (a write's size counts the whole Redis key). */
+  dataPrefixBytes: number
   /** Redis Cluster slot of all of them. */
   slot: number
 }
@@ -62,11 +64,13 @@ export class Layout {
       const base = `${this.#shard}:${escapePart(index)}`
       for (let b = 0; b < this.buckets; b++) {
         const tag = this.buckets === 1 ? `{${base}}` : `{${base}:${b.toString(16)}}`
+        const dataPrefix = `${this.prefix}:${tag}:`
         keys.push({
           marker: `${this.prefix}:index:${tag}`,
           members: `${this.prefix}:keys:${tag}`,
           expiries: `${this.prefix}:ttl:${tag}`,
-          dataPrefix: `${this.prefix}:${tag}:`,
+          dataPrefix,
+          dataPrefixBytes: Buffer.byteLength(dataPrefix),
           slot: keySlot(tag),
         })
       }

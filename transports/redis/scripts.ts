@@ -21,39 +21,70 @@ export const DROP_CHUNK = 1000
 
 export interface ScriptDef { numberOfKeys: number; lua: string }
 
+/** Most requests one batched command carries (one MGET, one write script call): bounds its run time, and the
+ * write script's `unpack` of 2 values per write stays far below Lua's stack limit (about 8000). */
+export const GROUP_MAX = 1000
+
 /**
- * KEYS: marker, members, expiries, data. ARGV: json, key, 32-bit hash, nx (1/0), ttl ms (0 = none).
- * Answers 1 written, 0 not written (nx found the key), -1 no index.
- * The four SET forms are spelled out: building an argument table costs more than the branches.
+ * The writes of one batch to one (index, bucket) with the same options, in one call: the index marker is
+ * checked once for all of them. KEYS: marker, members, expiries. ARGV: nx (1/0), ttl ms (0 = none), then
+ * n pairs (data key, json), then n pairs (32-bit hash, key), so the plain case hands both halves to MSET and
+ * ZADD as they are, with no Lua loop. Answers -1 no index; n (all written) for plain writes; else one
+ * character per write, '1' written / '0' not written (nx found the key).
  */
-const write: ScriptDef = {
-  numberOfKeys: 4,
+const writeMany: ScriptDef = {
+  numberOfKeys: 3,
   lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local ok
-local ttl = ARGV[5]
-if ttl == '0' then
-  if ARGV[4] == '1' then ok = redis.call('SET', KEYS[4], ARGV[1], 'NX') else ok = redis.call('SET', KEYS[4], ARGV[1]) end
-else
-  if ARGV[4] == '1' then ok = redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ttl) else ok = redis.call('SET', KEYS[4], ARGV[1], 'PX', ttl) end
+local nx = ARGV[1]
+local ttl = ARGV[2]
+local n = math.floor((#ARGV - 2) / 4)
+local z = 2 * n + 3
+if nx == '0' and ttl == '0' then
+  redis.call('MSET', unpack(ARGV, 3, z - 1))
+  redis.call('ZADD', KEYS[2], unpack(ARGV, z, #ARGV))
+  return n
 end
-if not ok then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
--- Only writes with a ttl record expiries and sweep due ones: plain writes stay at three calls,
--- and as long as ttl writes go on they reclaim members faster than keys expire.
+local now
 if ttl ~= '0' then
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[3], now + tonumber(ttl), ARGV[2])
-  -- the data keys are the data key of this write less its user key
-  local prefix = string.sub(KEYS[4], 1, #KEYS[4] - #ARGV[2])
-  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ${SWEEP_PER_WRITE})
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local done, members, expiries = {}, {}, {}
+for i = 0, n - 1 do
+  local dk = ARGV[3 + 2 * i]
+  local v = ARGV[4 + 2 * i]
+  local ok
+  if ttl == '0' then ok = redis.call('SET', dk, v, 'NX')
+  elseif nx == '1' then ok = redis.call('SET', dk, v, 'NX', 'PX', ttl)
+  else ok = redis.call('SET', dk, v, 'PX', ttl) end
+  if ok then
+    local k = ARGV[z + 2 * i + 1]
+    done[i + 1] = '1'
+    members[#members + 1] = ARGV[z + 2 * i]
+    members[#members + 1] = k
+    if now then
+      expiries[#expiries + 1] = now + tonumber(ttl)
+      expiries[#expiries + 1] = k
+    end
+  else
+    done[i + 1] = '0'
+  end
+end
+if #members > 0 then redis.call('ZADD', KEYS[2], unpack(members)) end
+-- Only writes with a ttl record expiries and sweep due ones (up to ${SWEEP_PER_WRITE} per write): plain writes
+-- stay at three calls, and as long as ttl writes go on they reclaim members faster than keys expire.
+if now and #expiries > 0 then
+  redis.call('ZADD', KEYS[3], unpack(expiries))
+  -- the data keys are a data key of this call less its user key
+  local prefix = string.sub(ARGV[3], 1, #ARGV[3] - #ARGV[z + 1])
+  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, ${SWEEP_PER_WRITE / 2} * #expiries)
   for _, m in ipairs(due) do
     if redis.call('EXISTS', prefix .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
     redis.call('ZREM', KEYS[3], m)
   end
 end
-return 1`,
+return table.concat(done)`,
 }
 
 /** KEYS: marker, data. Answers 1/0, or -1 no index. */
@@ -152,5 +183,5 @@ end
 return {unpack(out)}`,
 }
 
-export const SCRIPTS = { pyWrite: write, pyHas: has, pyPop: pop, pyRemove: remove, pyScan: scan, pyDrop: drop, pyHistogram: histogram }
+export const SCRIPTS = { pyWriteMany: writeMany, pyHas: has, pyPop: pop, pyRemove: remove, pyScan: scan, pyDrop: drop, pyHistogram: histogram }
 export type ScriptName = keyof typeof SCRIPTS
