@@ -160,12 +160,12 @@ async function main(): Promise<void> {
     const med = ratios.map(median)
     const rows: (string | number)[][] = results.map((r) => [r.name, Math.round(r.opsPerSec), r.margin])
     const labels = ['read, 100 in flight', 'write, 100 in flight', 'readMany(100) vs pipeline of 100 GET', 'writeMany(100) vs pipeline of 100 SET',
-      'readMany(100) vs the same MGETs raw', 'writeMany(100) vs the same script raw']
+      'readMany(100) vs the same MGET raw', 'writeMany(100) vs the same script call raw']
     const notes = [
       ...labels.map((l, i) => `${l}: transport / raw ioredis **${(med[i] as number).toFixed(2)}x** (median of ${ROUNDS} interleaved rounds${i < 4 ? '; target ≥ 0.8x' : ''})`),
       `one redis shard, redis-server 7 on loopback with persistence off, ${N.toLocaleString('en-US')} keys, 100-byte documents as JSON on both sides`,
       measuredFrom(),
-      'the transport does per read one MGET (index marker + key), per write one EVALSHA (marker check, SET, ZADD of the member), so Redis does more per operation than raw GET/SET; the last two rows give raw ioredis that same Redis work',
+      'a batch (readMany, writeMany, or the 100 requests one tick issues, which the router sends as one batch) goes to Redis as one command per index bucket: reads as one MGET (index marker + every key), writes as one EVALSHA of the write script (marker check, MSET, one ZADD of the members); raw GET/SET do less Redis work (no index check, no members set), and the last two rows give raw ioredis the transport\'s very commands',
     ]
     writeReport('redis', 'Redis transport vs raw ioredis (same redis-server, same run)', ['case', 'ops/s', '± %'], rows, notes, {
       ratios: Object.fromEntries(labels.map((l, i) => [l, { median: med[i], rounds: ratios[i] }])),

@@ -383,6 +383,8 @@ export class RedisShardClient implements ShardClient {
 
   /** Sends commands as one pipeline (on a Cluster, one pipeline per master); replies in order. */
   async #exec(cmds: Cmd[]): Promise<Reply[]> {
+    // A batch of one group (the common case: a readMany, or a tick of reads) skips the pipeline object.
+    if (cmds.length === 1) return [await this.#single(cmds[0] as Cmd)]
     if (!this.#cluster) return this.#pipeline(cmds)
     const slots = (this.#redis as Cluster).slots
     const groups = new Map<string, number[]>()
@@ -399,6 +401,12 @@ export class RedisShardClient implements ShardClient {
       idx.forEach((i, j) => { out[i] = replies[j] as Reply })
     }))
     return out
+  }
+
+  #single(c: Cmd): Promise<Reply> {
+    const method = (this.#redis as unknown as Record<string, unknown>)[c.name]
+    if (typeof method !== 'function') return Promise.reject(new BadRequestError(`redis client has no command ${c.name}`))
+    return (method.apply(this.#redis, c.args) as Promise<unknown>).then((r): Reply => [null, r], (err: Error): Reply => [err, null])
   }
 
   async #pipeline(cmds: Cmd[]): Promise<Reply[]> {
