@@ -17,7 +17,7 @@ import { Redis } from 'ioredis'
 import type { Json } from '../src/index.js'
 import { redisMissing, startRedis } from '../test/helpers/redis-server.js'
 import { SCRIPTS } from '../transports/redis/scripts.js'
-import { loadPyshard, measuredFrom, runSuite, workload, writeReport } from './lib.js'
+import { loadPyshard, measuredFrom, median, runSuite, workload, writeReport } from './lib.js'
 import type { Case } from './lib.js'
 
 const { Pyshard } = await loadPyshard()
@@ -51,11 +51,6 @@ async function rate(c: Case, ms: number): Promise<number> {
     ops += c.opsPerCall
   }
   return ops / ((performance.now() - start) / 1000)
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[s.length >> 1] as number
 }
 
 async function main(): Promise<void> {
