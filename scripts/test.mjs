@@ -42,9 +42,11 @@ function runFile(file) {
     const timer = setTimeout(() => { out += `\n[test runner] ${file} ran over ${FILE_TIMEOUT_MS / 1000}s: killed\n`; child.kill('SIGKILL') }, FILE_TIMEOUT_MS)
     child.on('close', (code) => {
       clearTimeout(timer)
-      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
-      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
-      const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0)
+      // uvu prints a summary per run; a file whose suites run in several rounds prints several: add them up.
+      const sum = (re) => [...out.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0)
+      const total = sum(/Total:\s+(\d+)/g)
+      const passed = sum(/Passed:\s+(\d+)/g)
+      const skipped = sum(/Skipped:\s+(\d+)/g)
       resolve({ file, code, out, total, passed, skipped })
     })
   })
