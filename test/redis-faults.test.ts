@@ -14,6 +14,7 @@ const TESTS = [
   'Redis killed mid-traffic: every request settles within the bound; after a restart on the same port new requests succeed',
   'Redis hung (SIGSTOP): requests reject TIMEOUT after requestTimeout, then succeed once it resumes',
   'Redis not there at open: open rejects SHARD_UNAVAILABLE within connectTimeout',
+  'regression: close() of a store whose Redis is hung (SIGSTOP) with a request in flight returns within its bound',
 ]
 const REQUEST_TIMEOUT = 500
 const CONNECT_TIMEOUT = 500
@@ -115,6 +116,24 @@ if (missing !== null) {
     const url = `redis://127.0.0.1:${server.port + 1}/0` // nothing listens there
     const r = await settle(Pyshard.open({ config: { transport: 'redis', shards: [{ name: 'x', url }] }, connectTimeout: CONNECT_TIMEOUT }))
     assert.equal(r, { ok: false, code: 'SHARD_UNAVAILABLE' })
+  })
+
+  test(TESTS[3] as string, async ({ server }) => {
+    const db = await Pyshard.open({
+      config: { transport: 'redis', shards: [{ name: 'c', url: server.url }] },
+      requestTimeout: REQUEST_TIMEOUT, connectTimeout: CONNECT_TIMEOUT,
+    })
+    await db.createIndex('c', { ifNotExists: true })
+    server.signal('SIGSTOP')
+    try {
+      const pending = db.read('c', 'k').catch((err: PyshardError) => err.code)
+      // Drain waits at most requestTimeout, QUIT at most connectTimeout: well inside BOUND.
+      const closed = await settle(db.close().then(() => 'closed'))
+      assert.equal(closed, { ok: true, value: 'closed' })
+      assert.is(await pending, 'TIMEOUT')
+    } finally {
+      server.signal('SIGCONT')
+    }
   })
 
   test.run()

@@ -200,11 +200,19 @@ export class RedisShardClient implements ShardClient {
     return this.#withTimeout(work)
   }
 
-  /** Finishes what is in flight, then says QUIT (or drops the socket when Redis is unreachable). */
+  /**
+   * Finishes what is in flight (waiting at most `requestTimeout`: a stalled Redis must not
+   * hold close() forever), then says QUIT (or drops the socket when Redis is unreachable).
+   */
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closing = (async () => {
-        await Promise.allSettled(this.#inflight)
+        let drainTimer: NodeJS.Timeout | undefined
+        await Promise.race([
+          Promise.allSettled(this.#inflight),
+          new Promise<void>((resolve) => { drainTimer = setTimeout(resolve, this.#ctx.requestTimeout) }),
+        ])
+        clearTimeout(drainTimer)
         this.#cursors.clear()
         if (this.#redis.status === 'ready') {
           let timer: NodeJS.Timeout | undefined
