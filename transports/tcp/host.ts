@@ -9,7 +9,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import {
-  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBody, encodeFrame,
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBatch, decodeBody, encodeFrame, encodeResultFrame,
 } from '../../src/codec.js'
 import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
 import { AuthFailedError, BadRequestError, PyshardError, errorResponse } from '../../src/internal.js'
@@ -110,7 +110,7 @@ function digest(token: string): Buffer {
 /** Frames answers; one that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST alone. */
 export function encodeAnswers(id: number, answers: Response[]): Buffer {
   try {
-    return encodeFrame(FrameKind.RESULT, id, answers)
+    return encodeResultFrame(id, answers)
   } catch {
     return encodeFrame(FrameKind.RESULT, id, answers.map((a) => {
       try {
@@ -176,7 +176,7 @@ class HostConnection {
       return
     }
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
-    const batch = decodeBody(body)
+    const batch = decodeBatch(body)
     if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
     const out = encodeAnswers(id, this.#host.handler.batch(batch))
     this.#out.push(out)
