@@ -168,7 +168,9 @@ function flushState(state: ShardState): void {
     for (const w of waiters) w.fail(e)
   }
   try {
-    state.client.send(batch).then(settle, fail)
+    const client = state.client
+    if (client.submit !== undefined) client.submit(batch, settle, fail)
+    else client.send(batch).then(settle, fail)
   } catch (err) {
     fail(err)
   }

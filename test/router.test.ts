@@ -153,4 +153,37 @@ test('a transport that fails a batch rejects every request of it with SHARD_UNAV
   }
 })
 
+test('a transport with submit() is driven through its callbacks; a failing submit rejects its batch', async () => {
+  let submits = 0
+  let failNext = false
+  registerTransport('callbacks', {
+    async connect(specs) {
+      return specs.map((spec): ShardClient => {
+        const shard = new Shard({ name: spec.name, start: spec.start, end: spec.end })
+        return {
+          send: async () => { throw new Error('send must not be used when submit exists') },
+          submit: (batch, done, fail) => {
+            submits++
+            if (failNext) return void setImmediate(() => fail(new Error('link down')))
+            setImmediate(() => done(batch.map((r) => execute(shard, r))))
+          },
+          close: async () => {},
+        }
+      })
+    },
+  })
+  const db = await Pyshard.open({ config: { transport: 'callbacks', shards: [{ name: 'one' }] } })
+  try {
+    await db.createIndex('s')
+    await Promise.all([db.write('s', 'a', 1), db.write('s', 'b', 2)])
+    assert.equal((await db.readMany('s', ['a', 'b'])).map((e) => e?.record), [1, 2])
+    assert.is(submits, 3, 'one submit per tick')
+    failNext = true
+    const r = await Promise.allSettled([db.read('s', 'a'), db.read('s', 'b')])
+    assert.ok(r.every((x) => x.status === 'rejected' && (x.reason as { code?: string }).code === 'SHARD_UNAVAILABLE'))
+  } finally {
+    await db.close()
+  }
+})
+
 test.run()
