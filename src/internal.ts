@@ -18,3 +18,4 @@ export {
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents } from './events.js'
+export { positiveInt } from './options.js'

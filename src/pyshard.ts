@@ -12,6 +12,7 @@ import type { ClusterConfig, ShardSpec } from './shard-map.js'
 import { loadTransport, transportNames } from './transport.js'
 import type { ShardClient, TransportContext } from './transport.js'
 import { processorsHref } from './processors.js'
+import { positiveInt } from './options.js'
 import type { Entry, ErrorResponse, Json, Request, Response, ScanPage } from './protocol.js'
 import type { OnFull, ShardStat } from './shard.js'
 import type { PyshardEvents } from './events.js'
@@ -133,11 +134,6 @@ function failure(r: ErrorResponse): PyshardError {
   return errorFromCode(r.code, r.message, r.epoch)
 }
 
-function positiveInt(name: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined
-  if (!(Number.isSafeInteger(v) && (v as number) > 0)) throw new TypeError(`options.${name} must be a positive integer, got ${String(v)}`)
-  return v as number
-}
 
 /** Diagnostics: one message per batch sent to a shard (`{ shard, size }`), one per MOVED retry round (`{ epoch, requests }`). */
 const batchChannel = diagnostics.channel('pyshard:router:batch')
@@ -653,7 +649,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   /** Pages of an index, shard by shard, fetching the next page while the caller reads the current one. */
   async *#scan(index: string, values: boolean, options: ScanOptions): AsyncGenerator<ScanPage> {
     this.#checkOpen()
-    const count = positiveInt('pageSize', options.pageSize) ?? DEFAULTS.pageSize
+    const count = positiveInt('pageSize', options.pageSize, DEFAULTS.pageSize)
     for (const state of this.#states) {
       let cursor = 0
       let next: Promise<ScanPage> | null = this.#page(state, { op: 'scan', index, cursor: 0, count, values })

@@ -5,7 +5,7 @@
  */
 import { Redis, Cluster } from 'ioredis'
 import type { RedisOptions, ClusterOptions } from 'ioredis'
-import { BadConfigError, ShardUnavailableError } from '../../src/internal.js'
+import { BadConfigError, ShardUnavailableError, positiveInt } from '../../src/internal.js'
 import type { ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import { CLUSTER_BUCKETS, Layout } from './layout.js'
 import { SCRIPTS } from './scripts.js'
@@ -38,10 +38,7 @@ export const DEFAULT_PREFIX = 'pyshard'
 const DEFAULTS = { redisMaxPending: 65_536, redisMaxCursors: 1024, redisCursorIdleMs: 60_000, redisMaxReconnectDelay: 1000 }
 
 function positive(options: Record<string, unknown>, name: keyof typeof DEFAULTS): number {
-  const v = options[name]
-  if (v === undefined) return DEFAULTS[name]
-  if (!(Number.isSafeInteger(v) && (v as number) > 0)) throw new TypeError(`options.transportOptions.${name} must be a positive integer, got ${String(v)}`)
-  return v as number
+  return positiveInt(`transportOptions.${name}`, options[name], DEFAULTS[name])
 }
 
 const warned = new Set<string>()

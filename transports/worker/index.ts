@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
-import { BadConfigError, ShardUnavailableError, TimeoutError, errorFromCode } from '../../src/internal.js'
+import { BadConfigError, ShardUnavailableError, TimeoutError, errorFromCode, positiveInt } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import type { Codec, HostData, HostMessage, HostShard, Part, ReplyMessage } from './messages.js'
 import { makeCodec } from './codec.js'
@@ -85,12 +85,7 @@ export interface WorkerStartMessage {
 function settingsFrom(options: Record<string, unknown>): Settings {
   const out = { ...DEFAULTS }
   const positive = (name: 'maxInFlight' | 'startTimeout' | 'sweepInterval'): void => {
-    const v = options[name]
-    if (v === undefined) return
-    if (!(Number.isSafeInteger(v) && (v as number) > 0)) {
-      throw new TypeError(`options.transportOptions.${name} must be a positive integer, got ${String(v)}`)
-    }
-    out[name] = v as number
+    out[name] = positiveInt(`transportOptions.${name}`, options[name], out[name])
   }
   positive('maxInFlight')
   positive('startTimeout')
