@@ -10,8 +10,10 @@ import { fileURLToPath } from 'node:url'
 import { RESULTS } from './lib.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const only = process.argv[2] ? new RegExp(process.argv[2]) : null
-const suites = readdirSync(here).filter((f) => f.endsWith('.bench.ts') && (!only || only.test(f))).sort()
+// `--report` only gathers the tables already in bench/results/ into its README.
+const reportOnly = process.argv[2] === '--report'
+const only = process.argv[2] && !reportOnly ? new RegExp(process.argv[2]) : null
+const suites = reportOnly ? [] : readdirSync(here).filter((f) => f.endsWith('.bench.ts') && (!only || only.test(f))).sort()
 let failed = 0
 for (const file of suites) {
   console.log(`\n=== ${file}`)
