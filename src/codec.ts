@@ -20,7 +20,8 @@
  * msgpackr records whose key lists both ends know in advance, so a frame holds
  * no key names and no record definitions for them; any other object is sent
  * with its definition inline. Nothing is shared between frames, so frames may
- * be encoded, dropped or reordered freely. Measured on the benchmark workload
+ * be encoded, dropped or reordered freely, and no frame (whatever record
+ * definitions it carries) changes how the next one decodes. Measured on the benchmark workload
  * (docs/tcp.md): a one-request round trip of encode + decode on both ends
  * costs about 1.8 µs with these known shapes, 3.9 to 4.9 µs with inline records,
  * 2.9 µs as JSON; batches of 100 cost about half of JSON per item.
@@ -111,7 +112,10 @@ const SHAPES: readonly (readonly string[])[] = [
 ]
 
 function makePackr(): Packr {
-  const structures = SHAPES.map((keys) => [...keys])
+  // isShared: msgpackr puts back a shared structure that a frame redefined inline once that
+  // frame is decoded (or fails). Without it, one frame holding its own record definitions
+  // for ids 0x40.. would change how every later frame decodes, from every connection.
+  const structures = SHAPES.map((keys) => Object.assign([...keys], { isShared: true }))
   // No room for more shared structures: any other shape is defined inside its own frame.
   // copyBuffers: a decoded binary value must not be a view of the chunk it came in, which a
   // client reading into one reused buffer (`onread`) overwrites with the next read.
