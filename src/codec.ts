@@ -166,11 +166,19 @@ export function setFrameId(buf: Buffer, id: number): void {
 }
 
 /**
+ * What `FrameDecoder.push` calls for each complete frame. Returning `false` stops the cutting
+ * after this frame: the rest of the input is kept until `resume` (a server whose answers
+ * pile up stops reading until the peer has taken them).
+ */
+export type OnFrame = (kind: number, id: number, body: Buffer) => boolean | void
+
+/**
  * Cuts a byte stream into frames. Checks the length of a frame as soon as its
  * prefix arrives, so an oversized frame is refused before any of it is buffered.
  */
 export class FrameDecoder {
-  readonly maxFrameSize: number
+  /** Largest frame accepted, length prefix included; may be changed between pushes (e.g. raised after a handshake). */
+  maxFrameSize: number
   #parts: Buffer[] = []
   #have = 0
   /** Bytes needed before the next frame can be cut (0 = unknown yet). */
@@ -181,16 +189,16 @@ export class FrameDecoder {
     this.maxFrameSize = maxFrameSize
   }
 
-  /** Bytes held for a frame that has not fully arrived. */
+  /** Bytes held: a frame that has not fully arrived, or input kept after `onFrame` stopped the cutting. */
   get buffered(): number { return this.#have }
 
   /**
-   * Feeds a chunk and calls `onFrame` for every complete frame in order.
+   * Feeds a chunk and calls `onFrame` for every complete frame in order, until one returns `false`.
    * Throws FRAME_TOO_LARGE or BAD_REQUEST (the stream is then unusable).
    * @param borrowed the chunk's memory is reused after this call (a socket's `onread` buffer):
    * what is kept of it for a later frame is copied, and `onFrame` must be done with `body` when it returns
    */
-  push(chunk: Buffer, onFrame: (kind: number, id: number, body: Buffer) => void, borrowed = false): void {
+  push(chunk: Buffer, onFrame: OnFrame, borrowed = false): void {
     let buf = chunk
     if (this.#have > 0) {
       this.#have += chunk.length
@@ -201,6 +209,34 @@ export class FrameDecoder {
       this.#have = 0
       this.#need = 0
     }
+    this.#cut(buf, onFrame, borrowed && buf === chunk)
+  }
+
+  /**
+   * Keeps a chunk without cutting frames from it (the caller has stopped reading but one more
+   * chunk came); `resume` cuts it later. At most `maxFrameSize` bytes are held this way.
+   */
+  hold(chunk: Buffer, borrowed = false): void {
+    if (this.#have + chunk.length > this.maxFrameSize + FRAME_HEADER) {
+      throw new FrameTooLargeError(`more than ${this.maxFrameSize} bytes arrived while reading was paused (option maxFrameSize)`)
+    }
+    if (this.#have === 0) this.#need = 4
+    this.#have += chunk.length
+    this.#parts.push(borrowed ? Buffer.from(chunk) : chunk)
+  }
+
+  /** Cuts the frames kept after `onFrame` stopped the cutting (or `hold`), with the same contract as `push`. */
+  resume(onFrame: OnFrame): void {
+    if (this.#have === 0 || this.#have < this.#need) return
+    const buf = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#have)
+    this.#parts = []
+    this.#have = 0
+    this.#need = 0
+    this.#cut(buf, onFrame, false)
+  }
+
+  /** @param borrowed `buf` is the caller's borrowed chunk: copy what is kept of it */
+  #cut(buf: Buffer, onFrame: OnFrame, borrowed: boolean): void {
     const max = this.maxFrameSize
     let off = 0
     const end = buf.length
@@ -211,16 +247,18 @@ export class FrameDecoder {
       }
       if (len < 5) throw new BadRequestError(`frame length ${len} is shorter than a frame header`)
       if (end - off - 4 < len) break
-      onFrame(buf[off + 4] as number, buf.readUInt32BE(off + 5), buf.subarray(off + FRAME_HEADER, off + 4 + len))
+      const more = onFrame(buf[off + 4] as number, buf.readUInt32BE(off + 5), buf.subarray(off + FRAME_HEADER, off + 4 + len))
       off += 4 + len
+      if (more === false) break
     }
     if (off < end) {
       let rest = off === 0 ? buf : buf.subarray(off)
-      // `buf` is the caller's chunk only when nothing was held before; concatenated parts are already ours.
-      if (borrowed && buf === chunk) rest = Buffer.from(rest)
+      if (borrowed) rest = Buffer.from(rest)
       this.#parts.push(rest)
       this.#have = rest.length
-      this.#need = rest.length >= 4 ? rest.readUInt32BE(0) + 4 : 4
+      // A length over the limit is not trusted here: 0 makes the next push cut (and refuse) it at once.
+      const len = rest.length >= 4 ? rest.readUInt32BE(0) + 4 : 4
+      this.#need = len > max ? 0 : len
     }
   }
 }

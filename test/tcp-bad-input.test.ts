@@ -23,7 +23,9 @@ class RawClient {
   constructor(port: number) {
     this.socket = net.connect({ host: '127.0.0.1', port })
     this.socket.on('error', () => {})
-    this.socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk, (kind, id, body) => this.frames.push({ kind, id, body: decodeBody(body) })))
+    this.socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk, (kind, id, body) => {
+      this.frames.push({ kind, id, body: decodeBody(body) })
+    }))
     this.closed = new Promise((resolve) => this.socket.on('close', () => resolve()))
   }
 
@@ -232,23 +234,48 @@ test('a first frame other than HELLO, and a client that sends nothing: BAD_REQUE
   assert.match(silent.error()?.message ?? '', 'handshakeTimeout')
 })
 
-test('a client that never reads does not make the server buffer without bound, nor slow others', async (ctx) => {
-  const before = process.memoryUsage().arrayBuffers
-  const value = 'v'.repeat(10_000)
-  await ctx.db.write('good', 'big', value)
+test('a client that never reads: many tiny frames asking for big answers cost bounded memory, others go on', async (ctx) => {
+  const value = 'v'.repeat(256 * 1024)
+  const { hash } = await ctx.db.write('good', 'big', value)
   const r = raw(ctx)
   await r.ready()
   r.socket.pause()
-  r.hello(TOKEN)
-  // 100 frames of 1,000 reads of a 10 KB value: about 1 GB of answers if the server kept them all.
-  const hash = (await ctx.db.read('good', 'big'))?.hash ?? 0
-  const batch = encodeBody(Array.from({ length: 1000 }, () => ({ op: 'read', index: 'good', key: 'big', hash })))
-  for (let i = 0; i < 100; i++) r.write(frame(FrameKind.BATCH, i + 1, batch))
+  // ~2,000 frames of one read of a 256 KiB value, in one ~60 KB write: about 500 MiB of answers
+  // if the server answered a whole chunk before looking at what waits to go out.
+  const one = encodeFrame(FrameKind.BATCH, 1, [{ op: 'read', index: 'good', key: 'big', hash }])
+  const n = Math.floor(60_000 / one.length)
+  const before = process.memoryUsage().arrayBuffers
+  r.write(Buffer.concat([encodeFrame(FrameKind.HELLO, 0, { v: 1, token: TOKEN }), ...Array.from({ length: n }, () => one)]))
+  // Let the server read all of it: the well-behaved client gets answers meanwhile.
   const opsBefore = ctx.goodOps
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  for (let i = 0; i < 20; i++) {
+    await ctx.db.write('good', 'probe', i)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
   assert.ok(ctx.goodOps > opsBefore, 'the well-behaved client kept going')
   const grown = process.memoryUsage().arrayBuffers - before
-  assert.ok(grown < 128 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB`)
+  // maxWriteBuffer is 1 MiB: one answer past it, plus what the socket holds.
+  assert.ok(grown < 32 * 1024 * 1024, `buffers grew by ${(grown / 1048576).toFixed(1)} MiB for ${n} frames`)
+  assert.is(r.socket.destroyed, false, 'the slow reader is not dropped, only not read')
+  r.destroy()
+  await r.closed
+  assert.equal(await ctx.db.read('good', 'probe'), { hash: (await ctx.db.write('good', 'probe', 19)).hash, record: 19 })
+})
+
+test('a client that reads late gets every answer, in order, once it reads', async (ctx) => {
+  const { hash } = await ctx.db.write('good', 'mid', 'm'.repeat(64 * 1024))
+  const r = raw(ctx)
+  await r.ready()
+  r.socket.pause()
+  const n = 300
+  const frames = Array.from({ length: n }, (_, i) => encodeFrame(FrameKind.BATCH, i + 1, [{ op: 'read', index: 'good', key: 'mid', hash }]))
+  r.write(Buffer.concat([encodeFrame(FrameKind.HELLO, 0, { v: 1, token: TOKEN }), ...frames]))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  r.socket.resume()
+  await r.until((f) => f.kind === FrameKind.RESULT && f.id === n, 10_000)
+  const ids = r.frames.filter((f) => f.kind === FrameKind.RESULT).map((f) => f.id)
+  assert.equal(ids, Array.from({ length: n }, (_, i) => i + 1))
+  for (const f of r.frames) if (f.kind === FrameKind.RESULT) assert.is((f.body as { value: string }[])[0]?.value.length, 64 * 1024)
   r.destroy()
 })
 

@@ -84,11 +84,40 @@ test('a borrowed chunk: the decoder keeps copies, not views of memory the caller
   // Cut the stream at every 7th byte, reading each piece into the same buffer.
   for (let off = 0; off < stream.length; off += 7) {
     const n = stream.copy(shared, 0, off, Math.min(off + 7, stream.length))
-    decoder.push(shared.subarray(0, n), (kind, id, body) => got.push({ kind, id, body: decodeResults(body) }), true)
+    decoder.push(shared.subarray(0, n), (kind, id, body) => {
+      got.push({ kind, id, body: decodeResults(body) })
+    }, true)
     shared.fill(0xff)
   }
   assert.equal(got, [0, 1, 2].map((i) => ({ kind: FrameKind.RESULT, id: i + 1, body: [{ ok: true, value: `answer ${i}`.repeat(10) }] })))
   assert.is(decoder.buffered, 0)
+})
+
+test('the frame decoder stops after a frame when told to, keeps the rest, and resumes where it stopped', () => {
+  const frames = Array.from({ length: 5 }, (_, i) => encodeFrame(FrameKind.RESULT, i + 1, [{ ok: true, value: i }]))
+  const stream = Buffer.concat(frames)
+  const decoder = new FrameDecoder()
+  const ids: number[] = []
+  const stopAtEven = (_kind: number, id: number): boolean => {
+    ids.push(id)
+    return id % 2 === 1
+  }
+  // The last frame arrives in two pieces: the first while the decoder is stopped.
+  const cut = stream.length - 3
+  decoder.push(stream.subarray(0, cut), stopAtEven)
+  assert.equal(ids, [1, 2])
+  decoder.hold(stream.subarray(cut))
+  assert.is(decoder.buffered, stream.length - frames[0]!.length - frames[1]!.length)
+  decoder.resume(stopAtEven)
+  assert.equal(ids, [1, 2, 3, 4])
+  decoder.resume(stopAtEven)
+  assert.equal(ids, [1, 2, 3, 4, 5])
+  assert.is(decoder.buffered, 0)
+  // An oversized length kept while stopped is refused on resume, not waited for.
+  const small = new FrameDecoder(64)
+  const big = Buffer.from([0xff, 0xff, 0xff, 0xff])
+  small.push(Buffer.concat([frames[0] as Buffer, big]), () => false)
+  assert.throws(() => small.resume(() => true), /maxFrameSize/)
 })
 
 test.run()

@@ -103,6 +103,9 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
   }
 }
 
+/** Answers up to this many bytes queued together are copied into one buffer before writing. */
+const COALESCE_LIMIT = 64 * 1024
+
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest()
 }
@@ -159,21 +162,23 @@ class HostConnection {
   #onData = (chunk: Buffer): void => {
     if (this.#dead) return
     try {
-      this.#decoder.push(chunk, this.#onFrame)
+      // A chunk that was already on its way when reading paused waits with the rest.
+      if (this.#paused) this.#decoder.hold(chunk)
+      else this.#decoder.push(chunk, this.#onFrame)
     } catch (err) {
-      this.#flush()
-      this.fail(err instanceof PyshardError ? err : new BadRequestError(String(err)))
+      this.#failWith(err)
       return
     }
     this.#flush()
     this.#host.handler.afterBurst?.()
   }
 
-  #onFrame = (kind: number, id: number, body: Buffer): void => {
-    if (this.#dead) return
+  /** Answers one frame; returns false (stop cutting frames) once the answers waiting for this peer exceed maxWriteBuffer. */
+  #onFrame = (kind: number, id: number, body: Buffer): boolean => {
+    if (this.#dead) return false
     if (!this.#authed) {
       this.#hello(kind, body)
-      return
+      return true
     }
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
     const batch = decodeBatch(body)
@@ -181,6 +186,10 @@ class HostConnection {
     const out = encodeAnswers(id, this.#host.handler.batch(batch))
     this.#out.push(out)
     this.#outBytes += out.length
+    // Checked per frame, not per chunk: one chunk of tiny frames can ask for huge answers.
+    if (this.#outBytes + this.socket.writableLength <= this.#host.options.maxWriteBuffer) return true
+    this.#flush()
+    return !this.#paused
   }
 
   #hello(kind: number, body: Buffer): void {
@@ -205,25 +214,52 @@ class HostConnection {
     this.#outBytes += out.length
   }
 
+  /** Writes the queued answers; pauses reading once more than maxWriteBuffer waits to go out. */
   #flush(): void {
     const out = this.#out
-    if (out.length === 0) return
+    if (out.length === 0 || this.#dead) return
     this.#out = []
     const bytes = this.#outBytes
     this.#outBytes = 0
-    // One write per burst of input: the answers to every frame that arrived together leave together.
-    this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes))
-    if (!this.#paused && this.socket.writableLength > this.#host.options.maxWriteBuffer) {
+    try {
+      // One write per burst of input: the answers to every frame that arrived together leave together.
+      // Small bursts are copied into one buffer; big ones are corked instead (one writev, no copy).
+      if (out.length === 1) this.socket.write(out[0] as Buffer)
+      else if (bytes <= COALESCE_LIMIT) this.socket.write(Buffer.concat(out, bytes))
+      else {
+        this.socket.cork()
+        for (const b of out) this.socket.write(b)
+        this.socket.uncork()
+      }
+    } catch (err) {
+      this.#failWith(err)
+      return
+    }
+    // Only pause when a 'drain' is due (the socket's own buffer limit is reached too), or nothing would resume it.
+    if (!this.#paused && this.socket.writableLength > this.#host.options.maxWriteBuffer && this.socket.writableNeedDrain) {
       this.#paused = true
       this.socket.pause()
     }
   }
 
   #onDrain = (): void => {
-    if (this.#paused && !this.#dead) {
-      this.#paused = false
-      this.socket.resume()
+    if (!this.#paused || this.#dead) return
+    this.#paused = false
+    try {
+      this.#decoder.resume(this.#onFrame)
+    } catch (err) {
+      this.#failWith(err)
+      return
     }
+    this.#flush()
+    this.#host.handler.afterBurst?.()
+    if (!this.#paused) this.socket.resume()
+  }
+
+  /** Sends what was answered so far, then fails the connection with `err`. */
+  #failWith(err: unknown): void {
+    this.#flush()
+    this.fail(err instanceof PyshardError ? err : new BadRequestError(String(err)))
   }
 
   /** Sends an ERROR frame and closes this connection only. */
