@@ -40,7 +40,11 @@ export interface ConnectionOptions<Out, In> {
   connectTimeout?: number
   /** How long a request may take from the call to its answer before it rejects TIMEOUT (ms). @default 5000 */
   requestTimeout?: number
-  /** Most requests (by weight) waiting while the carrier is down; beyond it they reject SHARD_UNAVAILABLE at once. @default 1000 */
+  /**
+   * Most requests (by weight) waiting while the carrier is down after a failed attempt or a loss;
+   * beyond it they reject SHARD_UNAVAILABLE at once. Requests made before the first attempt has
+   * settled are not counted against it (each waits at most `queueTimeout`). @default 1000
+   */
   maxQueue?: number
   /**
    * How long a request may wait for the carrier while it is down before it rejects
@@ -179,24 +183,30 @@ export class Connection<Out, In> {
         this.#send(p)
         return
       }
-      if (this.#lastError !== null && now - this.#downSince >= this.#queueTimeout) {
-        reject(this.#unavailable(`has been unreachable for ${now - this.#downSince} ms (option queueTimeout)`, this.#lastError))
-        return
-      }
-      if (this.#queued + weight > this.#maxQueue && this.#queued > 0) {
-        reject(this.#unavailable(`is not connected and ${this.#queued} requests already wait for it (option maxQueue)`, this.#lastError))
-        return
-      }
-      if (weight > this.#maxQueue) {
-        reject(this.#unavailable(`is not connected and a batch of ${weight} exceeds the offline queue (option maxQueue)`, this.#lastError))
-        return
+      if (state === 'idle') this.#connectNow()
+      // The offline limits are for a peer known to be unreachable. Before any attempt has failed
+      // (the lazy first connect, a GOAWAY hand-over) requests wait for the carrier, each for at most
+      // its own timeout: a first burst bigger than maxQueue is not refused.
+      const lastError = this.#lastError
+      if (lastError !== null) {
+        if (now - this.#downSince >= this.#queueTimeout) {
+          reject(this.#unavailable(`has been unreachable for ${now - this.#downSince} ms (option queueTimeout)`, lastError))
+          return
+        }
+        if (this.#queued + weight > this.#maxQueue && this.#queued > 0) {
+          reject(this.#unavailable(`is not connected and ${this.#queued} requests already wait for it (option maxQueue)`, lastError))
+          return
+        }
+        if (weight > this.#maxQueue) {
+          reject(this.#unavailable(`is not connected and a batch of ${weight} exceeds the offline queue (option maxQueue)`, lastError))
+          return
+        }
       }
       p.queueDeadline = now + this.#queueTimeout
       this.#queue.push(p)
       this.#queued += weight
       this.#arm(Math.min(p.deadline, p.queueDeadline))
       this.#timer?.ref()
-      if (state === 'idle') this.#connectNow()
     })
   }
 

@@ -22,7 +22,11 @@ export interface TcpClientOptions {
   tls?: boolean | tls.ConnectionOptions
   /** Largest frame sent or accepted (bytes). A bigger batch is split; a single bigger request answers FRAME_TOO_LARGE. @default 67108864 */
   maxFrameSize?: number
-  /** Requests that may wait for a shard while it is unreachable; beyond it they reject SHARD_UNAVAILABLE at once. @default 1000 */
+  /**
+   * Requests that may wait for a shard while it is unreachable (after a failed connect or a lost
+   * connection); beyond it they reject SHARD_UNAVAILABLE at once. The lazy first connect is not
+   * limited by it. @default 1000
+   */
   maxQueue?: number
   /** How long a request may wait for an unreachable shard; once it has been down that long requests reject at once (ms). @default connectTimeout */
   queueTimeout?: number
