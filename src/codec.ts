@@ -59,6 +59,12 @@ export const FrameKind = {
    * sends nothing new on this connection and ends it once its answers are in.
    */
   GOAWAY: 6,
+  /**
+   * Server → client: the first responses of the BATCH with this id, more follow; the last ones
+   * come in a RESULT frame. Only to a client whose HELLO gave `maxFrameSize` (an answer bigger
+   * than that travels in parts instead of tearing down the connection).
+   */
+  RESULT_PART: 7,
 } as const
 
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
@@ -69,6 +75,8 @@ export interface HelloBody {
   v: number
   /** The server's token, when it has one. */
   token?: string
+  /** Largest frame this client accepts: answers bigger than it come split into RESULT_PART frames. */
+  maxFrameSize?: number
 }
 
 /** The server's answer to HELLO. */
@@ -183,10 +191,18 @@ export class FrameDecoder {
   #have = 0
   /** Bytes needed before the next frame can be cut (0 = unknown yet). */
   #need = 0
+  /** Bytes of an oversized frame still to be thrown away as they arrive. */
+  #skip = 0
+  readonly #onOversized: ((kind: number, id: number, size: number) => void) | undefined
 
-  /** @param maxFrameSize largest frame accepted, length prefix included */
-  constructor(maxFrameSize = DEFAULT_MAX_FRAME_SIZE) {
+  /**
+   * @param maxFrameSize largest frame accepted, length prefix included
+   * @param onOversized when given, a bigger frame is not an error: this is told its header
+   * (once 9 bytes are in) and its bytes are discarded as they arrive, nothing of it is buffered
+   */
+  constructor(maxFrameSize = DEFAULT_MAX_FRAME_SIZE, onOversized?: (kind: number, id: number, size: number) => void) {
     this.maxFrameSize = maxFrameSize
+    this.#onOversized = onOversized
   }
 
   /** Bytes held: a frame that has not fully arrived, or input kept after `onFrame` stopped the cutting. */
@@ -199,6 +215,14 @@ export class FrameDecoder {
    * what is kept of it for a later frame is copied, and `onFrame` must be done with `body` when it returns
    */
   push(chunk: Buffer, onFrame: OnFrame, borrowed = false): void {
+    if (this.#skip > 0) {
+      if (chunk.length <= this.#skip) {
+        this.#skip -= chunk.length
+        return
+      }
+      chunk = chunk.subarray(this.#skip)
+      this.#skip = 0
+    }
     let buf = chunk
     if (this.#have > 0) {
       this.#have += chunk.length
@@ -243,7 +267,17 @@ export class FrameDecoder {
     while (end - off >= 4) {
       const len = buf.readUInt32BE(off)
       if (len + 4 > max) {
-        throw new FrameTooLargeError(`frame of ${len + 4} bytes exceeds the maximum frame size of ${max} bytes (option maxFrameSize)`)
+        if (this.#onOversized === undefined) {
+          throw new FrameTooLargeError(`frame of ${len + 4} bytes exceeds the maximum frame size of ${max} bytes (option maxFrameSize)`)
+        }
+        if (end - off < FRAME_HEADER) break
+        this.#onOversized(buf[off + 4] as number, buf.readUInt32BE(off + 5), len + 4)
+        if (end - off >= len + 4) {
+          off += len + 4
+          continue
+        }
+        this.#skip = len + 4 - (end - off)
+        return
       }
       if (len < 5) throw new BadRequestError(`frame length ${len} is shorter than a frame header`)
       if (end - off - 4 < len) break

@@ -22,6 +22,8 @@ export interface Channel<Out> {
 export interface ChannelEvents<In> {
   /** The answer to request `id`. */
   message(id: number, payload: In): void
+  /** Request `id` gets no answer but this error (e.g. its answer was too big); the carrier stays up. */
+  reject(id: number, error: PyshardError): void
   /** A connection-level failure the peer stated (e.g. AUTH_FAILED); pending requests reject with it. */
   failure(error: PyshardError): void
   /** The peer is shutting down: send nothing new on this carrier, end it once every answer is in. */
@@ -357,6 +359,18 @@ export class Connection<Out, In> {
         while (head < order.length && (order[head] as Pending<Out, In>).done) head++
         this.#compact(head)
         p.resolve(payload)
+        if (this.#inflight.size === 0) {
+          if (this.#drained !== null) this.#checkDrained()
+          if (this.#goingAway) channel.end()
+        }
+      },
+      reject: (id, error) => {
+        if (channel === null || this.#channel !== channel) return
+        const p = this.#inflight.get(id)
+        if (p === undefined) return
+        this.#inflight.delete(id)
+        p.done = true
+        p.reject(error)
         if (this.#inflight.size === 0) {
           if (this.#drained !== null) this.#checkDrained()
           if (this.#goingAway) channel.end()

@@ -35,7 +35,11 @@ export interface KeyRequest { op: 'read' | 'has' | 'pop' | 'remove'; index: stri
  * the next cursor, 0 once done. A cursor left open is closed by `scanClose`
  * (or dropped by the shard after `cursorIdleMs`).
  */
-export interface ScanRequest { op: 'scan'; index: string; cursor: number; count: number; values: boolean }
+export interface ScanRequest {
+  op: 'scan'; index: string; cursor: number; count: number; values: boolean
+  /** The page also ends once its entries reach this many bytes (at least one entry per page). @default the shard's `maxScanBytes` */
+  maxBytes?: number
+}
 export interface ScanCloseRequest { op: 'scanClose'; cursor: number }
 export interface RunRequest { op: 'run'; index: string; name: string; args: Json | undefined }
 export interface StatRequest { op: 'stat' }
@@ -111,7 +115,7 @@ export function execute(shard: Shard, req: Request): Response {
       case 'createIndex': return ok(shard.createIndex(req.index))
       case 'dropIndex': return ok(shard.dropIndex(req.index))
       case 'indexes': return ok(shard.indexes())
-      case 'scan': return ok(shard.scan(req.index, req.cursor, req.count, req.values))
+      case 'scan': return ok(shard.scan(req.index, req.cursor, req.count, req.values, req.maxBytes))
       case 'scanClose': return ok(shard.scanClose(req.cursor))
       case 'run': return ok(shard.run(req.index, req.name, req.args))
       case 'stat': return ok(shard.stat())

@@ -41,6 +41,11 @@ export interface ShardOptions extends Partial<ShardSettings> {
   maxCursors?: number
   /** A cursor not used for this long is dropped. @default 60_000 */
   cursorIdleMs?: number
+  /**
+   * A scan page ends once its entries reach this many accounted bytes (see `measure`), so a
+   * page of big documents stays within what one answer can carry. @default unlimited
+   */
+  maxScanBytes?: number
   /** Told of every entry the shard evicts or expires, synchronously; it must not throw (an error it throws is ignored). @default none */
   onEvent?: (event: ShardEvent) => void
 }
@@ -122,6 +127,7 @@ export class Shard {
   #nextCursor = 1
   #maxCursors: number
   #cursorIdleMs: number
+  #maxScanBytes: number
 
   constructor(options: ShardOptions = {}) {
     this.#settings = {
@@ -138,6 +144,8 @@ export class Shard {
     this.#onEvent = options.onEvent
     this.#distribution = new Array<number>(options.buckets ?? 10).fill(0)
     this.#maxCursors = options.maxCursors ?? 1024
+    this.#maxScanBytes = options.maxScanBytes ?? Infinity
+    if (!(this.#maxScanBytes > 0)) throw new TypeError(`options.maxScanBytes must be a positive number, got ${String(options.maxScanBytes)}`)
     this.#cursorIdleMs = options.cursorIdleMs ?? 60_000
   }
 
@@ -266,12 +274,15 @@ export class Shard {
   /**
    * One page of an index: up to `count` live entries from where `cursor` left
    * off (0 opens a new cursor). Entries written during the scan may or may not
-   * be seen; entries that live throughout are seen exactly once.
+   * be seen; entries that live throughout are seen exactly once. The page
+   * also ends once its entries reach `maxBytes` accounted bytes (keys only, when
+   * `values` is false), after at least one entry.
    */
-  scan(index: string, cursor: number, count: number, values: boolean): ScanPage {
+  scan(index: string, cursor: number, count: number, values: boolean, maxBytes: number = this.#maxScanBytes): ScanPage {
     if (!Number.isSafeInteger(count) || count < 1 || count > MAX_SCAN_PAGE) {
       throw new BadRequestError(`scan count must be an integer from 1 to ${MAX_SCAN_PAGE}, got ${String(count)}`)
     }
+    if (typeof maxBytes !== 'number' || !(maxBytes > 0)) throw new BadRequestError(`scan maxBytes must be a positive number, got ${String(maxBytes)}`)
     const now = this.#now()
     let state: Cursor | undefined
     if (cursor === 0) {
@@ -288,7 +299,8 @@ export class Shard {
     }
     const keys: string[] = []
     const records: Json[] | undefined = values ? [] : undefined
-    while (keys.length < count) {
+    let bytes = 0
+    while (keys.length < count && bytes < maxBytes) {
       const next = state.iter.next()
       if (next.done === true) return records ? { cursor: 0, keys, records } : { cursor: 0, keys }
       const slot = next.value
@@ -299,6 +311,7 @@ export class Shard {
       }
       keys.push(slot.key)
       if (records) records.push(slot.doc)
+      bytes += values ? slot.size : slot.key.length + 2
     }
     state.used = now
     this.#cursors.set(cursor, state)

@@ -9,10 +9,10 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import {
-  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBatch, decodeBody, encodeFrame, encodeResultFrame,
+  FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBatch, decodeBody, encodeBody, encodeFrame, encodeResultFrame,
 } from '../../src/codec.js'
 import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
-import { AuthFailedError, BadRequestError, PyshardError, errorResponse } from '../../src/internal.js'
+import { AuthFailedError, BadRequestError, FrameTooLargeError, PyshardError, errorResponse } from '../../src/internal.js'
 import type { Response } from '../../src/internal.js'
 
 /** Options every pyshard server takes. */
@@ -110,20 +110,53 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest()
 }
 
-/** Frames answers; one that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST alone. */
-export function encodeAnswers(id: number, answers: Response[]): Buffer {
+/** Room kept in a frame besides the answers themselves (frame header, array header). */
+const FRAME_SLACK = 32
+
+/**
+ * Frames the answers to batch `id` in frames of at most `maxFrameSize` bytes. Usually one RESULT
+ * frame. An answer that cannot be encoded (a processor's cyclic result, ...) becomes BAD_REQUEST
+ * alone; one that is bigger than a frame becomes FRAME_TOO_LARGE alone. When all of them together
+ * are too big, `split` sends them in RESULT_PART frames ending with a RESULT frame; without it
+ * (a client that did not say it takes parts) the ones that do not fit become FRAME_TOO_LARGE.
+ */
+export function encodeAnswers(id: number, answers: Response[], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, split = false): Buffer[] {
+  let whole: Buffer | null = null
   try {
-    return encodeResultFrame(id, answers)
+    whole = encodeResultFrame(id, answers)
   } catch {
-    return encodeFrame(FrameKind.RESULT, id, answers.map((a) => {
-      try {
-        encodeFrame(FrameKind.RESULT, id, a)
-        return a
-      } catch (err) {
-        return errorResponse(new BadRequestError(`the answer cannot be sent: ${(err as Error).message}`))
-      }
-    }))
+    // Some answer cannot be encoded: found below, one by one.
   }
+  if (whole !== null && whole.length <= maxFrameSize) return [whole]
+  const budget = maxFrameSize - FRAME_SLACK
+  const groups: Response[][] = [[]]
+  let used = 0
+  for (const a of answers) {
+    let answer = a
+    let size: number
+    try {
+      size = encodeBody(a).length
+    } catch (err) {
+      answer = errorResponse(new BadRequestError(`the answer cannot be sent: ${(err as Error).message}`))
+      size = encodeBody(answer).length
+    }
+    if (size > budget) {
+      answer = errorResponse(new FrameTooLargeError(`the answer is ${size} bytes, more than the maximum frame size of ${maxFrameSize} bytes (option maxFrameSize)`))
+      size = encodeBody(answer).length
+    }
+    if (used + size > budget && used > 0) {
+      if (split) {
+        groups.push([])
+        used = 0
+      } else {
+        answer = errorResponse(new FrameTooLargeError(`the answers to this batch exceed the maximum frame size of ${maxFrameSize} bytes (option maxFrameSize); ask for fewer at once`))
+        size = encodeBody(answer).length
+      }
+    }
+    ;(groups[groups.length - 1] as Response[]).push(answer)
+    used += size
+  }
+  return groups.map((g, i) => encodeFrame(i === groups.length - 1 ? FrameKind.RESULT : FrameKind.RESULT_PART, id, g))
 }
 
 class HostConnection {
@@ -133,6 +166,10 @@ class HostConnection {
   #decoder: FrameDecoder
   #authed = false
   #dead = false
+  /** Largest answer frame: this server's maxFrameSize, or less if the client said so in its HELLO. */
+  #answerMax: number
+  /** The client takes answers split into RESULT_PART frames. */
+  #split = false
   #out: Buffer[] = []
   #outBytes = 0
   #paused = false
@@ -143,6 +180,7 @@ class HostConnection {
     this.socket = socket
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
     this.#decoder = new FrameDecoder(host.options.maxFrameSize)
+    this.#answerMax = host.options.maxFrameSize
     socket.setNoDelay(true)
     this.#handshakeTimer = setTimeout(() => {
       this.fail(new BadRequestError(`no HELLO within ${host.options.handshakeTimeout} ms (option handshakeTimeout)`))
@@ -183,9 +221,22 @@ class HostConnection {
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
     const batch = decodeBatch(body)
     if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
-    const out = encodeAnswers(id, this.#host.handler.batch(batch))
-    this.#out.push(out)
-    this.#outBytes += out.length
+    const answers = this.#host.handler.batch(batch)
+    let whole: Buffer | null = null
+    try {
+      whole = encodeResultFrame(id, answers)
+    } catch {
+      // An answer that cannot be encoded: encodeAnswers finds it.
+    }
+    if (whole !== null && whole.length <= this.#answerMax) {
+      this.#out.push(whole)
+      this.#outBytes += whole.length
+    } else {
+      for (const out of encodeAnswers(id, answers, this.#answerMax, this.#split)) {
+        this.#out.push(out)
+        this.#outBytes += out.length
+      }
+    }
     // Checked per frame, not per chunk: one chunk of tiny frames can ask for huge answers.
     if (this.#outBytes + this.socket.writableLength <= this.#host.options.maxWriteBuffer) return true
     this.#flush()
@@ -204,6 +255,13 @@ class HostConnection {
       if (given === null || !timingSafeEqual(given, expected)) {
         throw new AuthFailedError(given === null ? 'this server requires a token' : 'wrong token')
       }
+    }
+    if (hello.maxFrameSize !== undefined) {
+      if (!(Number.isSafeInteger(hello.maxFrameSize) && hello.maxFrameSize >= 64)) {
+        throw new BadRequestError(`HELLO maxFrameSize must be an integer >= 64, got ${String(hello.maxFrameSize)}`)
+      }
+      this.#answerMax = Math.min(this.#answerMax, hello.maxFrameSize)
+      this.#split = true
     }
     this.#authed = true
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)

@@ -74,6 +74,8 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
         size: options.size ?? DEFAULT_SIZE,
         onFull: options.onFull ?? 'reject',
         epoch: 0,
+        // A page of big documents must fit one answer: UTF-8 takes up to 3 bytes per accounted character.
+        maxScanBytes: Math.floor(resolved.maxFrameSize / 4),
         ...(options.now ? { now: options.now } : {}),
         onEvent: (e: ShardEvent) => {
           if (this.listenerCount(e.type) > 0) this.emit(e.type, { shard: this.#shard.settings.name, index: e.index, key: e.key })
