@@ -185,8 +185,10 @@ export type OnFrame = (kind: number, id: number, body: Buffer) => boolean | void
  * prefix arrives, so an oversized frame is refused before any of it is buffered.
  */
 export class FrameDecoder {
-  /** Largest frame accepted, length prefix included; may be changed between pushes (e.g. raised after a handshake). */
+  /** Largest frame accepted, length prefix included; may be changed at any time, even by `onFrame` (raised after a handshake). */
   maxFrameSize: number
+  /** What sets `maxFrameSize`, for the FRAME_TOO_LARGE message. */
+  limitName = 'option maxFrameSize'
   #parts: Buffer[] = []
   #have = 0
   /** Bytes needed before the next frame can be cut (0 = unknown yet). */
@@ -242,7 +244,7 @@ export class FrameDecoder {
    */
   hold(chunk: Buffer, borrowed = false): void {
     if (this.#have + chunk.length > this.maxFrameSize + FRAME_HEADER) {
-      throw new FrameTooLargeError(`more than ${this.maxFrameSize} bytes arrived while reading was paused (option maxFrameSize)`)
+      throw new FrameTooLargeError(`more than ${this.maxFrameSize} bytes arrived while reading was paused (${this.limitName})`)
     }
     if (this.#have === 0) this.#need = 4
     this.#have += chunk.length
@@ -261,14 +263,13 @@ export class FrameDecoder {
 
   /** @param borrowed `buf` is the caller's borrowed chunk: copy what is kept of it */
   #cut(buf: Buffer, onFrame: OnFrame, borrowed: boolean): void {
-    const max = this.maxFrameSize
     let off = 0
     const end = buf.length
     while (end - off >= 4) {
       const len = buf.readUInt32BE(off)
-      if (len + 4 > max) {
+      if (len + 4 > this.maxFrameSize) {
         if (this.#onOversized === undefined) {
-          throw new FrameTooLargeError(`frame of ${len + 4} bytes exceeds the maximum frame size of ${max} bytes (option maxFrameSize)`)
+          throw new FrameTooLargeError(`frame of ${len + 4} bytes exceeds the maximum frame size of ${this.maxFrameSize} bytes (${this.limitName})`)
         }
         if (end - off < FRAME_HEADER) break
         this.#onOversized(buf[off + 4] as number, buf.readUInt32BE(off + 5), len + 4)
@@ -292,7 +293,7 @@ export class FrameDecoder {
       this.#have = rest.length
       // A length over the limit is not trusted here: 0 makes the next push cut (and refuse) it at once.
       const len = rest.length >= 4 ? rest.readUInt32BE(0) + 4 : 4
-      this.#need = len > max ? 0 : len
+      this.#need = len > this.maxFrameSize ? 0 : len
     }
   }
 }

@@ -36,10 +36,19 @@ export interface HostOptions {
   /**
    * Bytes of answers queued for one connection beyond which the server stops reading
    * that connection until they drain: a client that does not read cannot make the
-   * server buffer without bound, nor slow anyone else. @default 1048576 (1 MiB)
+   * server buffer without bound, nor slow anyone else. (Reading pauses only once the socket's
+   * own 16 KiB buffer is full too, so a smaller value acts as 16 KiB.) @default 1048576 (1 MiB)
    */
   maxWriteBuffer?: number
+  /** Most client connections open at once; more are closed as they come (`net.Server.maxConnections`). @default 10000 */
+  maxConnections?: number
 }
+
+/**
+ * Largest frame a connection may send before its HELLO is accepted: a HELLO is a few bytes,
+ * so an unauthenticated peer cannot make the server hold `maxFrameSize` for it.
+ */
+export const HANDSHAKE_MAX_FRAME = 4096
 
 /** What a host does with frames. */
 export interface HostHandler {
@@ -74,6 +83,7 @@ export interface ResolvedHostOptions {
   handshakeTimeout: number
   closeTimeout: number
   maxWriteBuffer: number
+  maxConnections: number
 }
 
 /** Checks host options; throws TypeError naming the bad one. */
@@ -100,6 +110,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     handshakeTimeout: int('handshakeTimeout', options.handshakeTimeout, 10_000, 1),
     closeTimeout: int('closeTimeout', options.closeTimeout, 5000, 0),
     maxWriteBuffer: int('maxWriteBuffer', options.maxWriteBuffer, 1024 * 1024, 1),
+    maxConnections: int('maxConnections', options.maxConnections, 10_000, 1),
   }
 }
 
@@ -179,7 +190,8 @@ class HostConnection {
     this.#host = host
     this.socket = socket
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
-    this.#decoder = new FrameDecoder(host.options.maxFrameSize)
+    this.#decoder = new FrameDecoder(Math.min(HANDSHAKE_MAX_FRAME, host.options.maxFrameSize))
+    this.#decoder.limitName = `the limit before a HELLO is accepted; maxFrameSize applies after it`
     this.#answerMax = host.options.maxFrameSize
     socket.setNoDelay(true)
     this.#handshakeTimer = setTimeout(() => {
@@ -264,6 +276,8 @@ class HostConnection {
       this.#split = true
     }
     this.#authed = true
+    this.#decoder.maxFrameSize = this.#host.options.maxFrameSize
+    this.#decoder.limitName = 'option maxFrameSize'
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = null
     const ok: HelloOkBody = { v: PROTOCOL_VERSION, role: this.#host.role }
@@ -387,6 +401,7 @@ export class FrameHost {
       this.#connections.add(new HostConnection(this, socket))
     }
     const server = this.options.tls ? tls.createServer(this.options.tls, onSocket) : net.createServer(onSocket)
+    server.maxConnections = this.options.maxConnections
     this.#server = server
     // A failed TLS handshake is that client's problem.
     server.on('tlsClientError', () => {})
