@@ -339,6 +339,8 @@ export class Connection<Out, In> {
   }
 
   #connectNow(): void {
+    // connect() while a retry is pending replaces that retry: one attempt loop at a time.
+    this.#clearRetry()
     this.#state = 'connecting'
     this.#failure = null
     const ac = new AbortController()
@@ -467,6 +469,7 @@ export class Connection<Out, In> {
     const base = Math.min(this.#maxReconnectDelay, this.#reconnectDelay * 2 ** Math.min(this.#attempts, 30))
     this.#attempts++
     const delay = base / 2 + Math.random() * (base / 2)
+    this.#clearRetry()
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null
       if (this.#state === 'down') this.#connectNow()
