@@ -44,6 +44,8 @@ export interface ShardServerEvents {
   expire: [event: { shard: string; index: string; key: string }]
   /** A connection was closed for a bad frame, an oversized frame, a wrong token or a missing HELLO. */
   clientError: [event: ClientErrorEvent]
+  /** A listener of another event threw (without an 'error' listener it becomes a process warning). */
+  error: [error: Error]
 }
 
 const DEFAULT_SIZE = 64 * 1024 * 1024
@@ -78,7 +80,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
         maxScanBytes: Math.floor(resolved.maxFrameSize / 4),
         ...(options.now ? { now: options.now } : {}),
         onEvent: (e: ShardEvent) => {
-          if (this.listenerCount(e.type) > 0) this.emit(e.type, { shard: this.#shard.settings.name, index: e.index, key: e.key })
+          if (this.listenerCount(e.type) > 0) this.#deliver(e.type, { shard: this.#shard.settings.name, index: e.index, key: e.key })
         },
       })
     } catch (err) {
@@ -93,15 +95,31 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
         return out
       },
       clientError: (error, remote) => {
-        if (this.listenerCount('clientError') > 0) this.emit('clientError', { remote, error })
+        if (this.listenerCount('clientError') > 0) this.#deliver('clientError', { remote, error })
       },
       afterBurst: () => {
         // `configure` replaces the settings object: noticing that costs one comparison per burst.
         if (shard.settings !== this.#settings) {
           this.#settings = shard.settings
-          this.emit('configured', { ...this.#settings })
+          this.#deliver('configured', { ...this.#settings })
         }
       },
+    })
+  }
+
+  /**
+   * Emits off the data path (a microtask): a listener that throws or is slow cannot fail or
+   * hold up the batch being answered. What a listener throws goes to 'error' if anyone listens,
+   * else becomes a process warning; the server goes on.
+   */
+  #deliver<K extends keyof ShardServerEvents>(event: K, ...args: ShardServerEvents[K]): void {
+    queueMicrotask(() => {
+      try {
+        ;(this.emit as (name: K, ...a: ShardServerEvents[K]) => boolean)(event, ...args)
+      } catch (err) {
+        if (event !== 'error' && this.listenerCount('error') > 0) this.emit('error', err as Error)
+        else process.emitWarning(err as Error)
+      }
     })
   }
 
