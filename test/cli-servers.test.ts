@@ -2,7 +2,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,6 +73,30 @@ test('up: a port in use is one line and exit 1; a bad config is one line and exi
   } finally {
     blocker.close()
   }
+})
+
+test('up --data DIR: a clean stop saves each shard under DIR/<name>; started again, the data is back', async () => {
+  const ports = [await freePort(), await freePort()]
+  const config = join(ctx.dir, 'kept.json')
+  writeFileSync(config, JSON.stringify({ transport: 'tcp', shards: ports.map((port, i) => ({ name: `k${i}`, host: '127.0.0.1', port })) }))
+  const data = join(ctx.dir, 'data')
+  const bport = await freePort()
+  const b = ['-b', `127.0.0.1:${bport}`]
+  const first = await start(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
+  ctx.running.push(first)
+  const w = await runCli(['write', 'kept', '--force', ...b], { input: 'a|1\nb|2\nc|3\nd|4\n' })
+  assert.is(w.code, 0, w.stderr)
+  first.child.kill('SIGTERM')
+  assert.is(await first.exited, 0, first.out())
+  for (const name of ['k0', 'k1']) assert.ok(existsSync(join(data, name, 'shard.snapshot.jsonl')), `snapshot of ${name}`)
+
+  const second = await start(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
+  ctx.running.push(second)
+  const s = await runCli(['stat', '--json', ...b])
+  const stats = JSON.parse(s.stdout) as { name: string; count: number }[]
+  assert.is(stats.reduce((n, x) => n + x.count, 0), 4)
+  second.child.kill('SIGTERM')
+  assert.is(await second.exited, 0, second.out())
 })
 
 test.run()

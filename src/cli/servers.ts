@@ -4,6 +4,7 @@
  * multi-host setups). Each serves until SIGINT/SIGTERM, then closes cleanly
  * (in-flight requests drain) and exits 0; a second signal stops at once.
  */
+import { join } from 'node:path'
 import { BootstrapServer, ShardMap, ShardServer } from '../index.js'
 import type { BootstrapServerOptions, ShardServerOptions, ShardSpec } from '../index.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, portOption, stringOption } from './command.js'
@@ -20,7 +21,12 @@ interface Server {
 }
 
 const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly and exits 0;
-a second signal stops at once. Shards keep their data in memory only.`
+a second signal stops at once. Shards keep their data in memory only, unless
+--data is given.`
+
+const DATA_HELP = `With --data, a shard server loads its snapshot from there when it starts,
+saves every 60 s and when it stops cleanly: a graceful restart keeps the data;
+a crash (or a second signal) loses what was written since the last save.`
 
 export const up: Command = {
   name: 'up',
@@ -31,23 +37,27 @@ export const up: Command = {
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
     processors: { type: 'string' },
+    data: { type: 'string' },
   },
-  help: `Usage: pyshard up [--config FILE] [--port N] [options]
+  help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR] [options]
 
 Starts a shard server for every "tcp" shard of the config (at its host and
 port), then a bootstrap server that assigns them their names, ranges and sizes
 and serves the map to clients, and prints the map. Without --config it serves
 the built-in cluster: 2 shards on 127.0.0.1:5050 and :5051, bootstrap on :5000.
 ${SERVE_HELP}
+${DATA_HELP}
 
 Options:
   -c, --config FILE          cluster config (JSON); its "token" protects every server
   -p, --port N               bootstrap server port, 0 for any free one (default ${DEFAULT_BOOTSTRAP_PORT})
       --host HOST            bootstrap server address (default 127.0.0.1)
       --processors MODULE    processors module the shard servers may run
+      --data DIR             keep each shard's snapshot in DIR/<shard name>
   -h, --help                 this help
 
-Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
+Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
+unreadable snapshot), 2 bad usage.`,
   async run(values) {
     const file = stringOption(values, 'config')
     const config = file ?? DEFAULT_CLUSTER
@@ -56,6 +66,7 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
     const token = map.config.token
     const processors = stringOption(values, 'processors')
+    const data = stringOption(values, 'data')
     const started: Server[] = []
     try {
       for (const spec of local) {
@@ -64,6 +75,7 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
           server = new ShardServer({
             host: spec.host as string, port: spec.port as number,
             ...(token !== undefined ? { token } : {}), ...(processors !== undefined ? { processors } : {}),
+            ...(data !== undefined ? { dataDir: join(data, spec.name) } : {}),
           })
         } catch (err) {
           throw new CommandFailed(`shard "${spec.name}": ${describe(err)}`)
@@ -99,12 +111,14 @@ export const shard: Command = {
     token: { type: 'string' },
     insecure: { type: 'boolean' },
     processors: { type: 'string' },
+    data: { type: 'string' },
   },
-  help: `Usage: pyshard shard --port N [--host HOST] [--token TOKEN] [options]
+  help: `Usage: pyshard shard --port N [--host HOST] [--data DIR] [--token TOKEN] [options]
 
 Runs one shard server. It holds no data until a bootstrap server (pyshard
 bootstrap, whose config lists this HOST:PORT) assigns its name, range and size.
 ${SERVE_HELP}
+${DATA_HELP}
 
 Options:
   -p, --port N               port to listen on, 0 for any free one (required)
@@ -113,9 +127,11 @@ Options:
                              (default $PYSHARD_TOKEN); required off loopback
       --insecure             allow a non-loopback HOST without a token
       --processors MODULE    the processors module this server may run
+      --data DIR             keep this shard's snapshot in DIR
   -h, --help                 this help
 
-Exit: 0 stopped by a signal, 1 could not start (port in use), 2 bad usage.`,
+Exit: 0 stopped by a signal, 1 could not start (port in use, unreadable
+snapshot), 2 bad usage.`,
   async run(values) {
     if (values.port === undefined) throw new UsageError('--port is required')
     const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
@@ -124,6 +140,8 @@ Exit: 0 stopped by a signal, 1 could not start (port in use), 2 bad usage.`,
     if (values.insecure === true) options.insecure = true
     const processors = stringOption(values, 'processors')
     if (processors !== undefined) options.processors = processors
+    const data = stringOption(values, 'data')
+    if (data !== undefined) options.dataDir = data
     const server = newServer(() => new ShardServer(options))
     const address = await listenOrExplain(server, 'shard server')
     process.stdout.write(`pyshard shard: listening on ${hostPort(address)}\npyshard shard: ready; stop with Ctrl-C\n`)

@@ -6,6 +6,7 @@
  * request does).
  */
 import { EventEmitter } from 'node:events'
+import { loadSnapshot, saveSnapshot } from '../../src/snapshot.js'
 import { Shard, execute, loadProcessors, processorsHref } from '../../src/internal.js'
 import type { PyshardError, Request, Response, ShardSettings, ShardEvent, OnFull } from '../../src/internal.js'
 import { FrameHost, resolveHostOptions } from './host.js'
@@ -29,6 +30,15 @@ export interface ShardServerOptions extends HostOptions {
   sweepInterval?: number
   /** Clock in ms for TTL. @default Date.now */
   now?: () => number
+  /**
+   * Directory for this shard's snapshot (created if missing). `listen()` loads the snapshot
+   * there, if any, before it binds; the shard is saved every `snapshotInterval` and by `close()`
+   * once connections have drained. A graceful restart keeps the data; a crash (or `destroy()`)
+   * loses what was written since the last save. @default none (memory only)
+   */
+  dataDir?: string
+  /** How often the shard is saved to `dataDir` (ms); one save at a time. @default 60000 */
+  snapshotInterval?: number
 }
 
 /** A connection the server closed for breaking the protocol. */
@@ -44,8 +54,13 @@ export interface ShardServerEvents {
   expire: [event: { shard: string; index: string; key: string }]
   /** A connection was closed for a bad frame, an oversized frame, a wrong token or a missing HELLO. */
   clientError: [event: ClientErrorEvent]
-  /** A listener of another event threw (without an 'error' listener it becomes a process warning). */
+  /**
+   * A listener of another event threw, or a snapshot could not be saved to `dataDir` (the server
+   * goes on). Without an 'error' listener it becomes a process warning.
+   */
   error: [error: Error]
+  /** A snapshot was saved to `dataDir`. */
+  saved: [event: { entries: number }]
 }
 
 const DEFAULT_SIZE = 64 * 1024 * 1024
@@ -58,6 +73,12 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   readonly #sweepInterval: number
   #settings: Readonly<ShardSettings>
   #sweeper: NodeJS.Timeout | null = null
+  readonly #dataDir: string | undefined
+  readonly #snapshotInterval: number
+  readonly #now: () => number
+  #snapshotTimer: NodeJS.Timeout | null = null
+  /** The save in progress, if any (one at a time). */
+  #saving: Promise<void> | null = null
 
   constructor(options: ShardServerOptions = {}) {
     super()
@@ -67,6 +88,15 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     }
     if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function')
     this.#sweepInterval = options.sweepInterval ?? 1000
+    if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+      throw new TypeError('options.dataDir must be a non-empty string (a directory path)')
+    }
+    if (options.snapshotInterval !== undefined && !(Number.isSafeInteger(options.snapshotInterval) && options.snapshotInterval > 0)) {
+      throw new TypeError('options.snapshotInterval must be a positive integer of ms')
+    }
+    this.#dataDir = options.dataDir
+    this.#snapshotInterval = options.snapshotInterval ?? 60_000
+    this.#now = options.now ?? Date.now
     this.#processors = options.processors === undefined ? undefined : processorsHref(options.processors)
     try {
       this.#shard = new Shard({
@@ -114,6 +144,10 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
    */
   #deliver<K extends keyof ShardServerEvents>(event: K, ...args: ShardServerEvents[K]): void {
     queueMicrotask(() => {
+      if (event === 'error' && this.listenerCount('error') === 0) {
+        process.emitWarning(args[0] as Error)
+        return
+      }
       try {
         ;(this.emit as (name: K, ...a: ShardServerEvents[K]) => boolean)(event, ...args)
       } catch (err) {
@@ -126,10 +160,44 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   /** Loads the processors module (if any), then binds. Resolves with the bound address. */
   async listen(): Promise<{ host: string; port: number }> {
     if (this.#processors !== undefined) this.#shard.setProcessors(await loadProcessors(this.#processors))
+    if (this.#dataDir !== undefined) {
+      // BAD_CONFIG for a snapshot that cannot be read: serving an empty shard instead would lose it at the next save.
+      await loadSnapshot(this.#shard, this.#dataDir, this.#now)
+      this.#settings = this.#shard.settings
+    }
     const address = await this.#host.listen()
     this.#sweeper = setInterval(() => this.#shard.sweep(10_000), this.#sweepInterval)
     this.#sweeper.unref()
+    if (this.#dataDir !== undefined) {
+      this.#snapshotTimer = setInterval(() => void this.snapshot(), this.#snapshotInterval)
+      this.#snapshotTimer.unref()
+    }
     return address
+  }
+
+  /**
+   * Saves the shard to `dataDir` now (after the save in progress, if one is). Never rejects:
+   * a failed save is reported as 'error'. Resolves at once without a `dataDir`.
+   */
+  async snapshot(): Promise<void> {
+    const dir = this.#dataDir
+    if (dir === undefined) return
+    while (this.#saving !== null) await this.#saving
+    const saving = saveSnapshot(this.#shard, dir, this.#now).then(
+      (entries) => {
+        if (this.listenerCount('saved') > 0) this.#deliver('saved', { entries })
+      },
+      (err: unknown) => {
+        const error = new Error(`shard server: saving the snapshot to ${dir} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+        this.#deliver('error', error)
+      },
+    )
+    this.#saving = saving
+    try {
+      await saving
+    } finally {
+      if (this.#saving === saving) this.#saving = null
+    }
   }
 
   /** The bound address, or null before `listen()` / after close. */
@@ -141,20 +209,27 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   /** Client connections open now. */
   get connections(): number { return this.#host.connections }
 
-  /** Stops accepting connections, answers what has arrived, ends every connection, then resolves. */
+  /**
+   * Stops accepting connections, answers what has arrived, ends every connection, then (with a
+   * `dataDir`) saves the shard, then resolves.
+   */
   async close(): Promise<void> {
-    this.#stopSweeper()
+    const wasListening = this.#host.address !== null
+    this.#stopTimers()
     await this.#host.close()
+    if (wasListening) await this.snapshot()
   }
 
-  /** Drops every connection now, answering nothing more. */
+  /** Drops every connection now, answering nothing more; saves nothing (like a crash, for `dataDir`). */
   async destroy(): Promise<void> {
-    this.#stopSweeper()
+    this.#stopTimers()
     await this.#host.destroy()
   }
 
-  #stopSweeper(): void {
+  #stopTimers(): void {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
+    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer)
+    this.#snapshotTimer = null
   }
 }
