@@ -7,7 +7,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Pyshard, PyshardError, ShardServer } from '../src/index.js'
 import type { ClientErrorEvent } from '../src/index.js'
-import { FrameDecoder, FrameKind, decodeBody, encodeBody, encodeFrame, frame } from '../src/codec.js'
+import { FrameDecoder, FrameKind, decodeBody, encodeFrame, frame } from '../src/codec.js'
 
 const TOKEN = 'bad-input-token'
 

@@ -41,7 +41,7 @@ test('readMany whose answers add up to 3x maxFrameSize: every record, with other
   const many = ctx.db.readMany('big', keys)
   const [has, got] = await Promise.all([other, many])
   assert.is(has, true)
-  got.forEach((e, i) => assert.ok((e?.record as string).startsWith(`${i}:`), `record ${i}`))
+  got.forEach((e, i) => assert.ok(String(e?.record).startsWith(`${i}:`), `record ${i}`))
   assert.is(await ctx.db.write('big', 'small', 1).then(() => 'ok'), 'ok')
   assert.is(ctx.downs, 0)
 })
