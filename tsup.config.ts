@@ -14,7 +14,8 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   dts: true,
   target: 'node20',
-  // Without shims import.meta.url is empty in the CJS build, and worker URLs break.
+  // Without shims import.meta.url is empty in the CJS build. With splitting the shim lives in a shared chunk
+  // at dist/, so CJS code sees dist/ as its folder: the worker client looks for its host in both places.
   shims: true,
   // One copy of the core shared by every entry (also in CJS), so `instanceof PyshardError` holds across them.
   splitting: true,
