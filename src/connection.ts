@@ -171,7 +171,15 @@ export class Connection<Out, In> {
    * @param weight how much of `maxQueue` the request takes while queued (a batch: its length)
    */
   request(payload: Out, weight = 1): Promise<In> {
-    return new Promise<In>((resolve, reject) => {
+    return new Promise<In>((resolve, reject) => this.submit(payload, weight, resolve, reject))
+  }
+
+  /**
+   * `request` in callback form: exactly one of `resolve` or `reject` is called, on the same
+   * terms. Spares the promise on latency-bound paths (the router's `ShardClient.submit`).
+   */
+  submit(payload: Out, weight: number, resolve: (value: In) => void, reject: (error: Error) => void): void {
+    {
       const state = this.#state
       if (state === 'closing' || state === 'closed') {
         reject(this.#unavailable('is closed'))
@@ -209,7 +217,7 @@ export class Connection<Out, In> {
       this.#queued += weight
       this.#arm(Math.min(p.deadline, p.queueDeadline))
       this.#timer?.ref()
-    })
+    }
   }
 
   /** Stops taking requests, lets those in flight finish (answer or timeout), then ends the carrier. Idempotent. */

@@ -234,14 +234,23 @@ export class TcpShardClient implements ShardClient {
   get lastError(): Error | null { return this.#conn.lastError }
 
   send(batch: Request[]): Promise<Response[]> {
+    return new Promise((resolve, reject) => this.submit(batch, resolve, reject))
+  }
+
+  /** `send` in callback form (see `ShardClient.submit`): the router's waiters are settled straight from the answer. */
+  submit(batch: Request[], done: (responses: Response[]) => void, fail: (err: unknown) => void): void {
     let batchFrame: Buffer
     try {
       batchFrame = encodeBatchFrame(0, batch)
     } catch {
-      return this.#sendEach(batch)
+      this.#sendEach(batch).then(done, fail)
+      return
     }
-    if (batchFrame.length > this.#maxFrameSize) return this.#split(batch)
-    return this.#conn.request(batchFrame, batch.length) as Promise<Response[]>
+    if (batchFrame.length > this.#maxFrameSize) {
+      this.#split(batch).then(done, fail)
+      return
+    }
+    this.#conn.submit(batchFrame, batch.length, done as (value: unknown) => void, fail)
   }
 
   /** A batch too big for one frame travels in halves; a single request that is too big answers FRAME_TOO_LARGE. */
