@@ -16,14 +16,14 @@
  *
  *   node --import tsx bench/tcp.bench.ts [--time S]
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import net from 'node:net'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { Json } from '../src/index.js'
 import { loadPyshard, measuredFrom, runSuite, workload, writeReport } from './lib.js'
+import { redisMissing, startRedis } from '../test/helpers/redis-server.js'
 
 const { values: flags } = parseArgs({ options: { serve: { type: 'boolean' }, time: { type: 'string' } } })
 const { Pyshard, ShardServer, BootstrapServer } = await loadPyshard()
@@ -43,13 +43,6 @@ if (flags.serve) {
   await main()
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise((resolve) => s.close(resolve))
-  return port
-}
 
 function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -63,21 +56,6 @@ function firstLine(child: ChildProcess): Promise<string> {
   })
 }
 
-async function startRedis(): Promise<{ port: number; child: ChildProcess } | null> {
-  if (spawnSync('redis-server', ['--version']).status !== 0) return null
-  const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) return { port, child }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  child.kill()
-  throw new Error('redis-server did not start')
-}
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
@@ -111,7 +89,7 @@ async function main(): Promise<void> {
   const nextBatch = (): string[] => Array.from({ length: BATCH }, next)
 
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const redis = await startRedis()
+  const redis = redisMissing() === null ? await startRedis() : null
   let sink = 0
   try {
     const target = await firstLine(child)
@@ -209,7 +187,7 @@ async function main(): Promise<void> {
     plain?.disconnect()
   } finally {
     child.stdin?.end()
-    redis?.child.kill()
+    await redis?.stop()
   }
   if (sink === 42) console.log('')
 }

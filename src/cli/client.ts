@@ -7,6 +7,7 @@ import { Pyshard, PyshardError } from '../index.js'
 import type { OpenOptions } from '../index.js'
 import { CommandFailed, UsageError, intOption, stringOption } from './command.js'
 import type { OptionSpecs, Values } from './command.js'
+import { parseAddress } from '../bootstrap.js'
 
 export const DEFAULT_BOOTSTRAP = '127.0.0.1:5000'
 
@@ -26,9 +27,9 @@ export const CLIENT_HELP = `Cluster:
 
 /** Checks `HOST:PORT` (IPv6 hosts in brackets) and gives it back unchanged. */
 export function checkHostPort(target: string, option: string): string {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(target)
-  const port = m === null ? NaN : Number(m[2])
-  if (m === null || !(port >= 1 && port <= 65535)) {
+  try {
+    parseAddress(target) // the bootstrap client's own parser: what it accepts, the CLI accepts
+  } catch {
     throw new UsageError(`${option} must be HOST:PORT with a port from 1 to 65535, got ${JSON.stringify(target)}`)
   }
   return target
