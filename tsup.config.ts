@@ -3,12 +3,13 @@ import { defineConfig } from 'tsup'
 export default defineConfig({
   entry: {
     'src/index': 'src/index.ts',
-    'src/cli/main': 'src/cli/main.ts',
+    'cli/main': 'cli/main.ts',
     'transports/memory/index': 'transports/memory/index.ts',
     'transports/worker/index': 'transports/worker/index.ts',
     // Its own entry: the worker transport starts it by path (dist/transports/worker/host.js).
     'transports/worker/host': 'transports/worker/host.ts',
     'transports/tcp/index': 'transports/tcp/index.ts',
+    'transports/tcp/servers': 'transports/tcp/servers.ts',
     'transports/redis/index': 'transports/redis/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -14,13 +14,13 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { LineSplitter } from '../src/cli/line-splitter.js'
-import { parseLine } from '../src/cli/line-parser.js'
+import { LineSplitter } from '../cli/line-splitter.js'
+import { parseLine } from '../cli/line-parser.js'
 import { freePort } from '../test/helpers/ports.js'
 import { median } from './lib.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const CLI = join(ROOT, 'dist/src/cli/main.js')
+const CLI = join(ROOT, 'dist/cli/main.js')
 const LINES = Number(process.argv[2] ?? 1_000_000)
 const RUNS = Number(process.argv[3] ?? 3)
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null

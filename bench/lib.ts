@@ -68,8 +68,9 @@ export function workload(n: number, keyBytes = 16, valueBytes = 100): { keys: st
   return { keys, value: 'v'.repeat(valueBytes) }
 }
 
-type Pkg = typeof import('../src/index.js')
+type Pkg = typeof import('../src/index.js') & typeof import('../transports/tcp/servers.js')
 const distEntry = new URL('../dist/src/index.js', import.meta.url)
+const distServer = new URL('../dist/transports/tcp/servers.js', import.meta.url)
 
 /** True when the suites measure the build (see `loadPyshard`). */
 export const measuresBuild = process.env.BENCH_SRC !== '1' && existsSync(fileURLToPath(distEntry))
@@ -80,7 +81,10 @@ export const measuresBuild = process.env.BENCH_SRC !== '1' && existsSync(fileURL
  * closure with a naming helper). BENCH_SRC=1 forces the sources.
  */
 export async function loadPyshard(): Promise<Pkg> {
-  return (measuresBuild ? await import(distEntry.href) : await import('../src/index.js')) as Pkg
+  const [core, servers] = measuresBuild
+    ? await Promise.all([import(distEntry.href), import(distServer.href)])
+    : await Promise.all([import('../src/index.js'), import('../transports/tcp/servers.js')])
+  return { ...core, ...servers } as Pkg
 }
 
 /** A line for a report saying which code was measured. */

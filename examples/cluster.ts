@@ -3,7 +3,8 @@
 // seed's quick start over real sockets. In production each server runs on its
 // own host (see docs/tcp.md and `pyshard shard` / `pyshard bootstrap`).
 // Run: node --import tsx examples/cluster.ts
-import { BootstrapServer, Pyshard, ShardServer } from '../src/index.js'
+import { Pyshard } from '../src/index.js'
+import { BootstrapServer, ShardServer } from '../transports/tcp/servers.js'
 
 // 1. Shard servers: port 0 picks a free port (give fixed ports in production).
 const servers = [new ShardServer(), new ShardServer()]

@@ -26,3 +26,38 @@ export interface PyshardEvents {
   /** A background failure with no caller to reject (emitted only when someone listens). */
   error: [error: Error]
 }
+
+/** The smallest emitter `deliver` needs (an `EventEmitter`). */
+export interface EventSink {
+  emit(event: string | symbol, ...args: unknown[]): boolean
+  listenerCount(event: string | symbol): number
+}
+
+/**
+ * The one way pyshard emits an event: in a microtask, off the data path, so a listener never
+ * runs inside an operation; a listener that throws becomes an `error` event (or, with no
+ * `error` listener, a process warning) and never fails an operation or changes a state.
+ * An `error` nobody listens to is a process warning when `warnUnheard`, else dropped.
+ */
+export function deliver(target: EventSink, event: string, args: unknown[], warnUnheard = false): void {
+  queueMicrotask(() => {
+    if (event === 'error' && target.listenerCount('error') === 0) {
+      if (warnUnheard) process.emitWarning(args[0] as Error)
+      return
+    }
+    try {
+      target.emit(event, ...args)
+    } catch (err) {
+      let unheard = err
+      if (event !== 'error' && target.listenerCount('error') > 0) {
+        try {
+          target.emit('error', err as Error)
+          return
+        } catch (again) {
+          unheard = again
+        }
+      }
+      process.emitWarning(unheard as Error)
+    }
+  })
+}

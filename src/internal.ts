@@ -3,10 +3,15 @@
  * surface: the package exports only src/index.ts and the transports.
  */
 export { Shard } from './shard.js'
+export { ShardHost } from './host.js'
+export type { ShardHostOptions, HostEvent } from './host.js'
 export type { ShardOptions, ShardSettings, ShardStat, ShardEvent, Processor, OnFull } from './shard.js'
 export { execute, errorResponse } from './protocol.js'
 export type { Request, Response, ErrorResponse, OkResponse, Json, ScanPage, Op } from './protocol.js'
-export type { ShardClient, Transport, TransportContext } from './transport.js'
+export type { ShardClient, Transport, TransportContext, MapSourceOptions } from './transport.js'
+export { checkMap, transportNames } from './transport.js'
+export { Link } from './link.js'
+export type { Channel, ChannelEvents, LinkOptions } from './link.js'
 export type { ShardSpec, ClusterConfig, ShardConfig } from './shard-map.js'
 export { ShardMap } from './shard-map.js'
 export { loadProcessors, processorsHref } from './processors.js'
@@ -18,4 +23,5 @@ export {
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents } from './events.js'
+export { deliver } from './events.js'
 export { positiveInt } from './options.js'

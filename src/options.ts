@@ -1,4 +1,11 @@
-/** Option checks shared by the store, the servers and the transports: one message shape everywhere. */
+/**
+ * Options: the store's option types and defaults, and the checks shared by the
+ * store, the servers and the transports (one message shape everywhere:
+ * `options.<name> must be ...`). Options are checked once, here.
+ */
+import type { ClusterConfig, TransportName } from './shard-map.js'
+import type { OnFull } from './shard.js'
+
 
 /**
  * `value` when it is a positive safe integer, `fallback` when it is undefined;
@@ -10,4 +17,110 @@ export function positiveInt(name: string, value: unknown, fallback?: number): nu
   if (value === undefined) return fallback
   if (!(Number.isSafeInteger(value) && (value as number) > 0)) throw new TypeError(`options.${name} must be a positive integer, got ${String(value)}`)
   return value as number
+}
+
+/** `value` when it is a non-negative safe integer, `fallback` when undefined; else a TypeError naming the option. */
+export function nonNegativeInt(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!(Number.isSafeInteger(value) && (value as number) >= 0)) throw new TypeError(`options.${name} must be a non-negative integer, got ${String(value)}`)
+  return value as number
+}
+
+/** Options of `Pyshard.open`. */
+export interface OpenOptions {
+  /** A bootstrap config: a path to its JSON file, or the parsed object. Without it the store makes `shards` shards of `transport`. */
+  config?: string | ClusterConfig
+  /** Number of shards when no `config` is given, splitting [0,1) evenly. @default 4 */
+  shards?: number
+  /** Transport of those shards (`memory`, `worker`, ...). @default 'memory' */
+  transport?: TransportName
+  /** Byte limit of each of those shards. @default 67108864 (64 MiB) */
+  size?: number
+  /** What those shards do when full. @default 'reject' */
+  onFull?: OnFull
+  /** Processors module (path or URL) whose exported functions `run` can call where each shard lives. */
+  processors?: string | URL
+  /** Worker threads to spread worker shards over. @default one per shard, at most the number of cores */
+  workers?: number
+  /** Clock in ms for TTL (in-process shards); inject a fake one in tests. @default Date.now */
+  now?: () => number
+  /** How long a request to a remote shard may take before it rejects with TIMEOUT (ms). @default 5000 */
+  requestTimeout?: number
+  /** How long connecting to a remote shard may take (ms). @default 3000 */
+  connectTimeout?: number
+  /** Token presented to shard servers. @default the config's `token` */
+  token?: string
+  /** Most requests sent to one shard in one batch; a tick that issues more sends several. @default 1024 */
+  maxBatch?: number
+  /** How many times an operation follows MOVED (fetching a newer map) before it gives up. @default 3 */
+  maxRetries?: number
+  /** Where a newer map comes from when a shard answers MOVED (what `Pyshard.connect` sets). */
+  mapSource?: () => Promise<ClusterConfig>
+  /** Further settings for transports. */
+  transportOptions?: Record<string, unknown>
+}
+
+/** Options of `write`. */
+export interface WriteOptions {
+  /** Write only if the key is absent; when it is present nothing changes and `size` is 0. @default false */
+  ifAbsent?: boolean
+  /** Time to live in ms (a positive integer); the entry reads as absent afterwards. @default no expiry */
+  ttl?: number
+}
+
+/** Options of `createIndex`. */
+export interface CreateIndexOptions {
+  /** Succeed (doing nothing) when the index exists instead of rejecting INDEX_EXISTS. @default false */
+  ifNotExists?: boolean
+}
+
+/** Options of `entries` and `keys`. */
+export interface ScanOptions {
+  /** Entries fetched per page from a shard; memory use is bounded by about two pages. @default 512 */
+  pageSize?: number
+}
+
+/** Defaults of the store's options. */
+export const DEFAULTS = {
+  shards: 4,
+  transport: 'memory',
+  requestTimeout: 5000,
+  connectTimeout: 3000,
+  maxBatch: 1024,
+  maxRetries: 3,
+  pageSize: 512,
+} as const
+
+/** Every key `Pyshard.open` takes: anything else is a typo, refused naming the key. */
+const OPEN_KEYS = new Set([
+  'config', 'shards', 'transport', 'size', 'onFull', 'processors', 'workers', 'now', 'requestTimeout', 'connectTimeout',
+  'token', 'maxBatch', 'maxRetries', 'mapSource', 'transportOptions', 'bootstrap',
+])
+
+/** Checks the options of `Pyshard.open` once; throws TypeError naming the first bad one. */
+export function checkOpenOptions(options: OpenOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!OPEN_KEYS.has(key)) throw new TypeError(`options.${key} is not an option of Pyshard.open (known: ${[...OPEN_KEYS].join(', ')})`)
+  }
+  positiveInt('shards', options.shards)
+  positiveInt('size', options.size)
+  positiveInt('workers', options.workers)
+  positiveInt('requestTimeout', options.requestTimeout)
+  positiveInt('connectTimeout', options.connectTimeout)
+  positiveInt('maxBatch', options.maxBatch)
+  nonNegativeInt('maxRetries', options.maxRetries, 0)
+  if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function')
+  if (options.mapSource !== undefined && typeof options.mapSource !== 'function') throw new TypeError('options.mapSource must be a function')
+  if (options.onFull !== undefined && options.onFull !== 'reject' && options.onFull !== 'evict') {
+    throw new TypeError('options.onFull must be "reject" or "evict"')
+  }
+  if (options.config !== undefined && (options.shards !== undefined || options.transport !== undefined || options.size !== undefined || options.onFull !== undefined)) {
+    throw new TypeError('options.config cannot be combined with options.shards, transport, size or onFull (the config sets them per shard)')
+  }
+  if (options.transport !== undefined && (typeof options.transport !== 'string' || options.transport === '')) throw new TypeError('options.transport must be a transport name')
+  if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError('options.token must be a string')
+  if (options.transportOptions !== undefined && (options.transportOptions === null || typeof options.transportOptions !== 'object')) {
+    throw new TypeError('options.transportOptions must be an object')
+  }
 }

@@ -12,6 +12,12 @@ export const DEFAULT_SHARD_SIZE = 64 * 1024 * 1024
 /** The built-in transports. */
 export const BUILTIN_TRANSPORTS = ['memory', 'worker', 'tcp', 'redis'] as const
 
+/** A built-in transport's name. */
+export type BuiltinTransport = (typeof BUILTIN_TRANSPORTS)[number]
+
+/** A transport name: a built-in one, or one added with `registerTransport`. */
+export type TransportName = BuiltinTransport | (string & {})
+
 /** One shard of the config, as written in JSON. */
 export interface ShardConfig {
   /** Unique name of the shard. */
@@ -24,8 +30,8 @@ export interface ShardConfig {
   size?: number
   /** `reject` a write over the limit (`SHARD_FULL`), or `evict` least recently used entries. @default 'reject' */
   onFull?: OnFull
-  /** Transport of this shard. @default the config's `transport` */
-  transport?: string
+  /** Transport of this shard; each transport checks its own fields when the store opens. @default the config's `transport` */
+  transport?: TransportName
   /** tcp: host of the shard server. */
   host?: string
   /** tcp: port of the shard server. */
@@ -42,8 +48,8 @@ export interface ShardConfig {
 
 /** The bootstrap config (the seed's format, extended). */
 export interface ClusterConfig {
-  /** Default transport of every shard. @default 'memory' */
-  transport?: string
+  /** Default transport of every shard. @default 'memory' (a shard with `host` and `port` and no transport: 'tcp') */
+  transport?: TransportName
   /** Version of this map; shards report it with MOVED. @default 1 */
   epoch?: number
   /** tcp: token shard servers require (the bootstrap server also uses it as its admin token). */
@@ -133,21 +139,10 @@ export class ShardMap {
       if (!(Number.isSafeInteger(size) && (size as number) > 0)) fail(`${where}: size must be a positive integer of bytes, got ${JSON.stringify(raw.size)}`)
       const onFull = raw.onFull ?? 'reject'
       if (onFull !== 'reject' && onFull !== 'evict') fail(`${where}: onFull must be "reject" or "evict", got ${JSON.stringify(onFull)}`)
-      const t = raw.transport ?? transport
+      // The seed's format names no transport: a shard with an address is a shard server.
+      const t = raw.transport ?? (top.transport === undefined && raw.host !== undefined && raw.port !== undefined ? 'tcp' : transport)
       if (typeof t !== 'string' || !knownTransports.includes(t)) {
         fail(`${where}: unknown transport ${JSON.stringify(t)} (known: ${knownTransports.join(', ')})`)
-      }
-      if (t === 'tcp') {
-        if (typeof raw.host !== 'string' || raw.host === '') fail(`${where}: transport "tcp" needs a "host"`)
-        if (!(Number.isInteger(raw.port) && (raw.port as number) > 0 && (raw.port as number) < 65536)) {
-          fail(`${where}: transport "tcp" needs a "port" from 1 to 65535`)
-        }
-      }
-      if (t === 'redis') {
-        const okUrl = typeof raw.url === 'string' && raw.url !== ''
-        const okCluster = Array.isArray(raw.cluster) && raw.cluster.length > 0 && raw.cluster.every((u) => typeof u === 'string' && u !== '')
-        if (!okUrl && !okCluster) fail(`${where}: transport "redis" needs a "url" or a non-empty "cluster" list of URLs`)
-        if (raw.prefix !== undefined && typeof raw.prefix !== 'string') fail(`${where}: "prefix" must be a string`)
       }
       return { ...raw, name, start: raw.start as number, end: raw.end as number, size: size as number, onFull, transport: t } as ShardSpec
     })

@@ -3,7 +3,8 @@
  * carry requests; they never interpret them.
  */
 import type { Request, Response } from './protocol.js'
-import type { ShardSpec } from './shard-map.js'
+import type { ClusterConfig, ShardSpec } from './shard-map.js'
+import { ShardMap } from './shard-map.js'
 import type { PyshardEvents } from './events.js'
 import { BadConfigError } from './errors.js'
 import { BUILTIN_TRANSPORTS } from './shard-map.js'
@@ -48,10 +49,40 @@ export interface TransportContext {
 export interface Transport {
   /** Opens clients for every shard of this transport in one go (so a transport can group shards, as the worker one does). */
   connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]>
+  /**
+   * Checks this transport's own fields of a shard (`host`/`port`, `url`, ...) and returns the spec
+   * with them normalised. Throws BAD_CONFIG naming the shard and the field. The core knows no
+   * transport's fields: this is where they are checked.
+   */
+  check?(spec: ShardSpec): ShardSpec
+  /**
+   * A key naming the place a shard lives (`host:port`, a Redis URL); a client whose shard keeps
+   * its endpoint across a new map is reused. Shards that live inside the store (no endpoint) are
+   * never reused.
+   */
+  endpoint?(spec: ShardSpec): string | undefined
+  /**
+   * Where a map comes from for `Pyshard.connect(address)`: a function fetching it from a
+   * bootstrap server at `address`. Only the transport that serves maps has it.
+   */
+  mapSource?(address: string, options: MapSourceOptions): () => Promise<ClusterConfig>
+}
+
+/** What `Pyshard.connect` passes to `Transport.mapSource`. */
+export interface MapSourceOptions {
+  token?: string | undefined
+  connectTimeout?: number | undefined
+  requestTimeout?: number | undefined
+  /** The caller's `transportOptions`. */
+  options: Record<string, unknown>
 }
 
 type Loader = () => Promise<Transport>
 
+/**
+ * The registry: the only place in the core that names a transport module, and it
+ * only loads one when a shard of it is opened. Importing `pyshard` loads none.
+ */
 const loaders = new Map<string, Loader>([
   ['memory', async () => (await import('../transports/memory/index.js')).transport],
   ['redis', async () => (await import('../transports/redis/index.js')).transport],
@@ -63,6 +94,7 @@ const loaders = new Map<string, Loader>([
 export function registerTransport(name: string, transport: Transport | Loader): void {
   if (typeof name !== 'string' || name === '') throw new TypeError('transport name must be a non-empty string')
   loaders.set(name, typeof transport === 'function' ? transport : async () => transport)
+  cache.delete(name)
 }
 
 /** Names a config may use. */
@@ -74,4 +106,37 @@ export async function loadTransport(name: string): Promise<Transport> {
   const load = loaders.get(name)
   if (load === undefined) throw new BadConfigError(`transport "${name}" is not available in this build`)
   return load()
+}
+
+/** The transport whose servers hand out maps (`Pyshard.connect`). */
+export const BOOTSTRAP_TRANSPORT = 'tcp'
+
+const cache = new Map<string, Promise<Transport>>()
+
+/** Loads a transport once (later calls share the first load). */
+export function loadTransportOnce(name: string): Promise<Transport> {
+  let p = cache.get(name)
+  if (p === undefined) {
+    p = loadTransport(name)
+    cache.set(name, p)
+    p.catch(() => cache.delete(name))
+  }
+  return p
+}
+
+/**
+ * Lets each transport check and normalise its own fields of every shard in the map.
+ * Resolves to the same map when nothing changed.
+ */
+export async function checkMap(map: ShardMap): Promise<ShardMap> {
+  let changed = false
+  const shards: ShardSpec[] = []
+  for (const spec of map.shards) {
+    const t = await loadTransportOnce(spec.transport)
+    const checked = t.check === undefined ? spec : t.check(spec)
+    if (checked !== spec) changed = true
+    shards.push(checked)
+  }
+  if (!changed) return map
+  return ShardMap.parse({ ...map.config, shards }, transportNames())
 }

@@ -3,9 +3,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import net from 'node:net'
-import { BootstrapServer } from '../src/index.js'
+import { BootstrapServer } from '../transports/tcp/servers.js'
 import type { ShardSettings } from '../src/index.js'
-import { FrameDecoder, FrameKind, encodeFrame, decodeBody } from '../src/codec.js'
+import { FrameDecoder, FrameKind, encodeFrame, decodeBody } from '../transports/tcp/codec.js'
 
 const test = suite<{ server: net.Server | null; bootstrap: BootstrapServer | null }>('bootstrap: assignment retried', { server: null, bootstrap: null })
 

@@ -2,7 +2,8 @@
 // (no token), BAD_CONFIG, a new map followed on MOVED, tokens, TLS, the loopback rule.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { BootstrapClient, BootstrapServer, Pyshard, PyshardError, ShardServer, hashKey } from '../src/index.js'
+import { Pyshard, PyshardError, hashKey } from '../src/index.js'
+import { BootstrapClient, BootstrapServer, ShardServer } from '../transports/tcp/servers.js'
 import type { ClusterConfig, MapChangedEvent } from '../src/index.js'
 import { startTcpCluster } from './helpers/tcp-cluster.js'
 import type { TcpCluster } from './helpers/tcp-cluster.js'

@@ -1,7 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseLine, parseValue } from '../src/cli/line-parser.js'
-import { LineSplitter } from '../src/cli/line-splitter.js'
+import { parseLine, parseValue } from '../cli/line-parser.js'
+import { LineSplitter } from '../cli/line-splitter.js'
 
 const test = suite('cli: key|value line parser and line splitter')
 

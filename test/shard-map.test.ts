@@ -26,10 +26,13 @@ const seed = {
   ],
 }
 
-test('the seed\'s config parses, sorted, with defaults resolved', () => {
+test('the seed\'s config parses, sorted, with defaults resolved; a shard with host and port is a tcp shard', () => {
   const map = ShardMap.parse({ ...seed, shards: [...seed.shards].reverse() })
   assert.equal(map.shards.map((s) => s.name), ['shard0-0.5', 'shard0.5-1'])
-  assert.is(map.shards[0]?.transport, 'memory')
+  assert.is(map.shards[0]?.transport, 'tcp')
+  assert.is(ShardMap.parse({ shards: [{ name: 'a' }] }).shards[0]?.transport, 'memory')
+  // A config-wide transport wins over the inference.
+  assert.is(ShardMap.parse({ transport: 'memory', shards: [{ name: 'a', host: 'x', port: 1 }] }).shards[0]?.transport, 'memory')
   assert.is(map.shards[0]?.onFull, 'reject')
   assert.is(map.shards[1]?.size, 1024)
   assert.is(map.epoch, 1)
@@ -80,12 +83,27 @@ test('each rule is named in its error', () => {
   rejects({ shards: [{ name: 'a', onFull: 'drop' }] }, 'shard "a"', 'onFull')
   rejects({ transport: 'carrier-pigeon', shards: [{ name: 'a' }] }, 'unknown transport "carrier-pigeon"')
   rejects({ shards: [{ name: 'a', transport: 'udp' }] }, 'shard "a"', 'unknown transport "udp"')
-  rejects({ transport: 'tcp', shards: [{ name: 'a', port: 5050 }] }, 'shard "a"', 'needs a "host"')
-  rejects({ transport: 'tcp', shards: [{ name: 'a', host: '127.0.0.1' }] }, 'shard "a"', 'needs a "port"')
-  rejects({ transport: 'tcp', shards: [{ name: 'a', host: '127.0.0.1', port: 70000 }] }, 'shard "a"', 'port')
-  rejects({ shards: [{ name: 'a', transport: 'redis' }] }, 'shard "a"', 'needs a "url" or a non-empty "cluster"')
-  rejects({ shards: [{ name: 'a', transport: 'redis', cluster: [] }] }, 'shard "a"', '"cluster"')
   rejects({ epoch: -1, shards: [{ name: 'a' }] }, '"epoch"')
+})
+
+test('each transport checks its own fields when the store opens (BAD_CONFIG naming shard and field)', async () => {
+  const opens = async (config: unknown, ...fragments: string[]): Promise<void> => {
+    try {
+      const db = await Pyshard.open({ config: config as never })
+      await db.close()
+    } catch (err) {
+      assert.instance(err, BadConfigError)
+      for (const f of fragments) assert.match((err as Error).message, f)
+      return
+    }
+    assert.unreachable(`config accepted: ${JSON.stringify(config)}`)
+  }
+  await opens({ transport: 'tcp', shards: [{ name: 'a', port: 5050 }] }, 'shard "a"', 'needs a "host"')
+  await opens({ transport: 'tcp', shards: [{ name: 'a', host: '127.0.0.1' }] }, 'shard "a"', 'needs a "port"')
+  await opens({ transport: 'tcp', shards: [{ name: 'a', host: '127.0.0.1', port: 70000 }] }, 'shard "a"', 'port')
+  await opens({ shards: [{ name: 'a', transport: 'redis' }] }, 'shard "a"', 'needs a "url" or a non-empty "cluster"')
+  await opens({ shards: [{ name: 'a', transport: 'redis', cluster: [] }] }, 'shard "a"', '"cluster"')
+  await opens({ shards: [{ name: 'a', transport: 'redis', url: 'redis://127.0.0.1:1', prefix: 'a{b' }] }, 'shard "a"', '"prefix"')
 })
 
 test('lookup finds the shard whose range holds a hash (binary search)', () => {

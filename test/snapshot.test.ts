@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Shard, BadConfigError, hashKey } from '../src/index.js'
-import { saveSnapshot, loadSnapshot, SNAPSHOT_FILE } from '../src/snapshot.js'
+import { saveSnapshot, loadSnapshot, SNAPSHOT_FILE } from '../transports/tcp/snapshot.js'
 
 const test = suite<{ dir: string }>('snapshot', { dir: '' })
 test.before.each((ctx) => { ctx.dir = mkdtempSync(join(tmpdir(), 'pyshard-snap-')) })

@@ -5,9 +5,10 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, PyshardError, ShardServer } from '../src/index.js'
-import type { ClientErrorEvent } from '../src/index.js'
-import { FrameDecoder, FrameKind, decodeBody, encodeFrame, frame } from '../src/codec.js'
+import { Pyshard, PyshardError } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
+import type { ClientErrorEvent } from '../transports/tcp/servers.js'
+import { FrameDecoder, FrameKind, decodeBody, encodeFrame, frame } from '../transports/tcp/codec.js'
 
 const TOKEN = 'bad-input-token'
 

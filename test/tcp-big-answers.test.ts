@@ -5,9 +5,10 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, ShardServer } from '../src/index.js'
+import { Pyshard } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
 import type { ClusterConfig, Entry } from '../src/index.js'
-import { FrameDecoder, FrameKind, decodeBatch, encodeFrame } from '../src/codec.js'
+import { FrameDecoder, FrameKind, decodeBatch, encodeFrame } from '../transports/tcp/codec.js'
 import { rejectsWith } from './helpers/assert.js'
 
 const MAX = 2 * 1024 * 1024

@@ -6,7 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
   FrameDecoder, FrameKind, decodeBatch, decodeBody, decodeResults, encodeBatchFrame, encodeFrame, encodeResultFrame,
-} from '../src/codec.js'
+} from '../transports/tcp/codec.js'
 
 const test = suite('tcp codec fast path')
 

@@ -4,9 +4,10 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, PyshardError, ShardServer, hashKey } from '../src/index.js'
+import { Pyshard, PyshardError, hashKey } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
 import type { ShardDownEvent } from '../src/index.js'
-import { FrameDecoder, FrameKind, encodeFrame } from '../src/codec.js'
+import { FrameDecoder, FrameKind, encodeFrame } from '../transports/tcp/codec.js'
 import { startTcpCluster } from './helpers/tcp-cluster.js'
 import type { TcpCluster } from './helpers/tcp-cluster.js'
 

@@ -3,7 +3,8 @@
 // and the client is connected afterwards.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, ShardServer } from '../src/index.js'
+import { Pyshard } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
 import type { ClusterConfig } from '../src/index.js'
 
 interface Ctx { server: ShardServer; config: ClusterConfig; stores: Pyshard[] }

@@ -4,8 +4,8 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ShardServer } from '../src/index.js'
-import { FrameDecoder, FrameKind, decodeBody, encodeFrame } from '../src/codec.js'
+import { ShardServer } from '../transports/tcp/servers.js'
+import { FrameDecoder, FrameKind, decodeBody, encodeFrame } from '../transports/tcp/codec.js'
 
 const TOKEN = 'limits-token'
 

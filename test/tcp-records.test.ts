@@ -6,8 +6,9 @@ import net from 'node:net'
 import { Packr } from 'msgpackr'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, ShardServer } from '../src/index.js'
-import { FrameDecoder, FrameKind, decodeBody, decodeResults, encodeFrame, encodeResultFrame, frame } from '../src/codec.js'
+import { Pyshard } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
+import { FrameDecoder, FrameKind, decodeBody, decodeResults, encodeFrame, encodeResultFrame, frame } from '../transports/tcp/codec.js'
 
 /** Twelve objects of distinct shapes: a plain encoder gives them record ids 0x40..0x4b, every known shape's id. */
 function rogueObjects(): Record<string, unknown>[] {

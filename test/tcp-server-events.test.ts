@@ -2,7 +2,8 @@
 // being sent; what it throws arrives as 'error'.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard, ShardServer } from '../src/index.js'
+import { Pyshard } from '../src/index.js'
+import { ShardServer } from '../transports/tcp/servers.js'
 
 interface Ctx { server: ShardServer; db: Pyshard; clock: number }
 

@@ -1,5 +1,5 @@
 /**
- * Runs the BUILT command line (`dist/src/cli/main.js`) as a real process, the
+ * Runs the BUILT command line (`dist/cli/main.js`) as a real process, the
  * way a user does. `npm test` builds first; alone, run `npx tsup --silent`.
  */
 import { spawn } from 'node:child_process'
@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const CLI = join(ROOT, 'dist/src/cli/main.js')
+export const CLI = join(ROOT, 'dist/cli/main.js')
 
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsup --silent)`)
 

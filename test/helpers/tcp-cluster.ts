@@ -2,8 +2,9 @@
  * A TCP cluster on free loopback ports for tests and benchmarks: shard servers
  * plus a bootstrap server whose config names them. `stop()` closes everything.
  */
-import { ShardServer, BootstrapServer } from '../../src/index.js'
-import type { ShardServerOptions, ClusterConfig, OnFull } from '../../src/index.js'
+import { ShardServer, BootstrapServer } from '../../transports/tcp/servers.js'
+import type { ClusterConfig, OnFull } from '../../src/index.js'
+import type { ShardServerOptions } from '../../transports/tcp/servers.js'
 
 export interface TcpClusterOptions {
   /** Number of shard servers. @default 2 */

@@ -131,8 +131,22 @@ async function connectOne(spec: ShardSpec, ctx: TransportContext, limits: RedisC
   return client
 }
 
+/** Checks a redis shard's fields: a `url`, or a `cluster` list of seed URLs, and an optional `prefix`. */
+function checkRedisSpec(spec: ShardSpec): ShardSpec {
+  const where = `shard "${spec.name}"`
+  const okUrl = typeof spec.url === 'string' && spec.url !== ''
+  const okCluster = Array.isArray(spec.cluster) && spec.cluster.length > 0 && spec.cluster.every((u) => typeof u === 'string' && u !== '')
+  if (!okUrl && !okCluster) throw new BadConfigError(`${where}: transport "redis" needs a "url" or a non-empty "cluster" list of URLs`)
+  if (spec.prefix !== undefined && (typeof spec.prefix !== 'string' || /[{}]/.test(spec.prefix))) {
+    throw new BadConfigError(`${where}: "prefix" must be a string without "{" or "}" (they would break the hash tags)`)
+  }
+  return spec
+}
+
 /** The redis transport. */
 export const transport: Transport = {
+  check: checkRedisSpec,
+  endpoint: (spec) => JSON.stringify([spec.url, spec.cluster, spec.prefix ?? DEFAULT_PREFIX]),
   async connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]> {
     const o = ctx.options
     if (o.redisClient !== undefined && typeof o.redisClient !== 'function') throw new TypeError('options.transportOptions.redisClient must be a constructor')

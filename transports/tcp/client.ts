@@ -1,5 +1,5 @@
 /**
- * The TCP client side: a carrier (`openTcpChannel`) for the shared `Connection`
+ * The TCP client side: a carrier (`openTcpChannel`) for the shared `Link`
  * lifecycle, and the `ShardClient` the router uses. One frame per router batch;
  * frames written in one tick leave in one write (the socket is corked until the
  * next tick).
@@ -9,11 +9,11 @@ import tls from 'node:tls'
 import {
   FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBody, decodeResults, encodeBatchFrame, encodeBody, encodeFrame,
   setFrameId,
-} from '../../src/codec.js'
-import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
-import { Connection } from '../../src/connection.js'
-import type { Channel, ChannelEvents, ConnectionOptions } from '../../src/connection.js'
-import { BadRequestError, FrameTooLargeError, PyshardError, ShardUnavailableError, errorFromCode, errorResponse } from '../../src/internal.js'
+} from './codec.js'
+import type { ErrorBody, HelloBody, HelloOkBody } from './codec.js'
+import { Link } from '../../src/link.js'
+import type { Channel, ChannelEvents, LinkOptions } from '../../src/link.js'
+import { BadConfigError, BadRequestError, FrameTooLargeError, PyshardError, ShardUnavailableError, errorFromCode, errorResponse } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 
 /** Settings of the TCP transport, given as `transportOptions` (or per shard in the config). */
@@ -191,7 +191,7 @@ function option<T>(spec: ShardSpec, ctx: TransportContext, name: keyof TcpClient
 /** The router's handle on one shard server. */
 export class TcpShardClient implements ShardClient {
   readonly spec: ShardSpec
-  readonly #conn: Connection<Buffer, unknown>
+  readonly #conn: Link<Buffer, unknown>
   readonly #maxFrameSize: number
 
   /**
@@ -205,7 +205,7 @@ export class TcpShardClient implements ShardClient {
       host: spec.host as string, port: spec.port as number, token: ctx.token, tls: tlsOption,
       maxFrameSize: this.#maxFrameSize, role: 'shard',
     }
-    const options: ConnectionOptions<Buffer, unknown> = {
+    const options: LinkOptions<Buffer, unknown> = {
       name: spec.name,
       open: (events, signal) => openTcpChannel(target, events, signal),
       connectTimeout: ctx.connectTimeout,
@@ -224,7 +224,7 @@ export class TcpShardClient implements ShardClient {
     if (reconnectDelay !== undefined) options.reconnectDelay = reconnectDelay
     const maxReconnectDelay = option<number>(spec, ctx, 'maxReconnectDelay')
     if (maxReconnectDelay !== undefined) options.maxReconnectDelay = maxReconnectDelay
-    this.#conn = new Connection(options)
+    this.#conn = new Link(options)
   }
 
   /** Whether the connection is up now. */
@@ -298,9 +298,24 @@ export class TcpShardClient implements ShardClient {
   }
 }
 
+/**
+ * Checks a tcp shard's address. The seed's configs write `"host": ""` for this
+ * machine: it means 127.0.0.1.
+ */
+export function checkTcpSpec(spec: ShardSpec): ShardSpec {
+  const where = `shard "${spec.name}"`
+  if (typeof spec.host !== 'string') throw new BadConfigError(`${where}: transport "tcp" needs a "host" (a string; "" means 127.0.0.1)`)
+  if (!(Number.isInteger(spec.port) && (spec.port as number) > 0 && (spec.port as number) < 65536)) {
+    throw new BadConfigError(`${where}: transport "tcp" needs a "port" from 1 to 65535, got ${JSON.stringify(spec.port)}`)
+  }
+  return spec.host === '' ? { ...spec, host: '127.0.0.1' } : spec
+}
+
 /** The TCP transport: one `TcpShardClient` per shard; connections open on first use. */
-export const transport: Transport = {
+export const clientTransport: Transport = {
   async connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]> {
-    return specs.map((spec) => new TcpShardClient(spec, ctx))
+    return specs.map((spec) => new TcpShardClient(checkTcpSpec(spec), ctx))
   },
+  check: checkTcpSpec,
+  endpoint: (spec) => `${spec.host}:${spec.port}`,
 }

@@ -10,8 +10,8 @@ import tls from 'node:tls'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import {
   FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBatch, decodeBody, encodeBody, encodeFrame, encodeResultFrame,
-} from '../../src/codec.js'
-import type { ErrorBody, HelloBody, HelloOkBody } from '../../src/codec.js'
+} from './codec.js'
+import type { ErrorBody, HelloBody, HelloOkBody } from './codec.js'
 import { AuthFailedError, BadRequestError, FrameTooLargeError, PyshardError, errorResponse } from '../../src/internal.js'
 import type { Response } from '../../src/internal.js'
 

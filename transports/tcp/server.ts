@@ -6,9 +6,9 @@
  * request does).
  */
 import { EventEmitter } from 'node:events'
-import { loadSnapshot, saveSnapshot } from '../../src/snapshot.js'
-import { Shard, execute, loadProcessors, processorsHref } from '../../src/internal.js'
-import type { PyshardError, Request, Response, ShardSettings, ShardEvent, OnFull } from '../../src/internal.js'
+import { loadSnapshot, saveSnapshot } from './snapshot.js'
+import { ShardHost, deliver, loadProcessors, processorsHref } from '../../src/internal.js'
+import type { PyshardError, Request, Response, ShardSettings, OnFull } from '../../src/internal.js'
 import { FrameHost, resolveHostOptions } from './host.js'
 import type { HostOptions } from './host.js'
 
@@ -68,11 +68,8 @@ const DEFAULT_SIZE = 64 * 1024 * 1024
 /** Hosts one Shard over TCP. `listen()`, then point a bootstrap config (or `Pyshard.open({ config })`) at it. */
 export class ShardServer extends EventEmitter<ShardServerEvents> {
   readonly #host: FrameHost
-  readonly #shard: Shard
+  readonly #shard: ShardHost
   readonly #processors: string | undefined
-  readonly #sweepInterval: number
-  #settings: Readonly<ShardSettings>
-  #sweeper: NodeJS.Timeout | null = null
   readonly #dataDir: string | undefined
   readonly #snapshotInterval: number
   readonly #now: () => number
@@ -83,11 +80,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   constructor(options: ShardServerOptions = {}) {
     super()
     const resolved = resolveHostOptions(options)
-    if (options.sweepInterval !== undefined && !(Number.isSafeInteger(options.sweepInterval) && options.sweepInterval > 0)) {
-      throw new TypeError('options.sweepInterval must be a positive integer of ms')
-    }
     if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function')
-    this.#sweepInterval = options.sweepInterval ?? 1000
     if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
       throw new TypeError('options.dataDir must be a non-empty string (a directory path)')
     }
@@ -98,63 +91,39 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     this.#snapshotInterval = options.snapshotInterval ?? 60_000
     this.#now = options.now ?? Date.now
     this.#processors = options.processors === undefined ? undefined : processorsHref(options.processors)
+    let host: ShardHost
     try {
-      this.#shard = new Shard({
+      host = new ShardHost({
         name: options.name ?? 'shard',
         start: options.start ?? 0,
         end: options.end ?? 1,
         size: options.size ?? DEFAULT_SIZE,
         onFull: options.onFull ?? 'reject',
         epoch: 0,
+        ...(options.sweepInterval !== undefined ? { sweepInterval: options.sweepInterval } : {}),
         // A page of big documents must fit one answer: UTF-8 takes up to 3 bytes per accounted character.
         maxScanBytes: Math.floor(resolved.maxFrameSize / 4),
         ...(options.now ? { now: options.now } : {}),
-        onEvent: (e: ShardEvent) => {
-          if (this.listenerCount(e.type) > 0) this.#deliver(e.type, { shard: this.#shard.settings.name, index: e.index, key: e.key })
+        onEvent: (e) => {
+          if (e.type === 'configured') this.#deliver('configured', e.settings)
+          else if (this.listenerCount(e.type) > 0) this.#deliver(e.type, { shard: e.shard, index: e.index, key: e.key })
         },
       })
     } catch (err) {
-      throw new TypeError(`options: ${(err as Error).message}`)
+      throw new TypeError(`options: ${(err as Error).message.replace(/^options\./, '')}`)
     }
-    this.#settings = this.#shard.settings
-    const shard = this.#shard
+    this.#shard = host
     this.#host = new FrameHost(resolved, 'shard', {
-      batch: (requests: unknown[]): Response[] => {
-        const out = new Array<Response>(requests.length)
-        for (let i = 0; i < requests.length; i++) out[i] = execute(shard, requests[i] as Request)
-        return out
-      },
+      batch: (requests: unknown[]): Response[] => host.answer(requests as Request[]),
       clientError: (error, remote) => {
         if (this.listenerCount('clientError') > 0) this.#deliver('clientError', { remote, error })
-      },
-      afterBurst: () => {
-        // `configure` replaces the settings object: noticing that costs one comparison per burst.
-        if (shard.settings !== this.#settings) {
-          this.#settings = shard.settings
-          this.#deliver('configured', { ...this.#settings })
-        }
       },
     })
   }
 
-  /**
-   * Emits off the data path (a microtask): a listener that throws or is slow cannot fail or
-   * hold up the batch being answered. What a listener throws goes to 'error' if anyone listens,
-   * else becomes a process warning; the server goes on.
-   */
+  /** Emits through the one choke point (off the data path; a throwing listener becomes 'error' or a warning). */
   #deliver<K extends keyof ShardServerEvents>(event: K, ...args: ShardServerEvents[K]): void {
-    queueMicrotask(() => {
-      if (event === 'error' && this.listenerCount('error') === 0) {
-        process.emitWarning(args[0] as Error)
-        return
-      }
-      try {
-        ;(this.emit as (name: K, ...a: ShardServerEvents[K]) => boolean)(event, ...args)
-      } catch (err) {
-        if (event !== 'error' && this.listenerCount('error') > 0) this.emit('error', err as Error)
-        else process.emitWarning(err as Error)
-      }
-    })
+    deliver(this, event, args, true)
   }
 
   /** Loads the processors module (if any), then binds. Resolves with the bound address. */
@@ -162,12 +131,10 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     if (this.#processors !== undefined) this.#shard.setProcessors(await loadProcessors(this.#processors))
     if (this.#dataDir !== undefined) {
       // BAD_CONFIG for a snapshot that cannot be read: serving an empty shard instead would lose it at the next save.
-      await loadSnapshot(this.#shard, this.#dataDir, this.#now)
-      this.#settings = this.#shard.settings
+      await loadSnapshot(this.#shard.engine, this.#dataDir, this.#now)
     }
     const address = await this.#host.listen()
-    this.#sweeper = setInterval(() => this.#shard.sweep(10_000), this.#sweepInterval)
-    this.#sweeper.unref()
+    this.#shard.start()
     if (this.#dataDir !== undefined) {
       this.#snapshotTimer = setInterval(() => void this.snapshot(), this.#snapshotInterval)
       this.#snapshotTimer.unref()
@@ -183,7 +150,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     const dir = this.#dataDir
     if (dir === undefined) return
     while (this.#saving !== null) await this.#saving
-    const saving = saveSnapshot(this.#shard, dir, this.#now).then(
+    const saving = saveSnapshot(this.#shard.engine, dir, this.#now).then(
       (entries) => {
         if (this.listenerCount('saved') > 0) this.#deliver('saved', { entries })
       },
@@ -227,8 +194,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   }
 
   #stopTimers(): void {
-    if (this.#sweeper !== null) clearInterval(this.#sweeper)
-    this.#sweeper = null
+    this.#shard.close()
     if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer)
     this.#snapshotTimer = null
   }

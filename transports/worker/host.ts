@@ -4,9 +4,9 @@
  * `execute` for every request (it never interprets operations itself).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { Shard, execute, loadProcessors, PyshardError } from '../../src/internal.js'
+import { ShardHost, loadProcessors, PyshardError } from '../../src/internal.js'
 import { makeCodec } from './codec.js'
-import type { Processor, Request, Response } from '../../src/internal.js'
+import type { Processor, Response } from '../../src/internal.js'
 import type { HostData, HostEvent, HostMessage, Part, StoreMessage } from './messages.js'
 
 const port = parentPort
@@ -47,24 +47,26 @@ async function main(): Promise<void> {
     port!.postMessage({ t: 'fatal', code, message: (err as Error).message } satisfies HostMessage)
     return
   }
-  const shards = data.shards.map((s, i) => new Shard({
-    name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch: 0, processors,
-    onEvent: (e) => { events.push({ type: e.type, shard: i, index: e.index, key: e.key }) },
-  }))
+  const shards = data.shards.map((s, i) => {
+    const host = new ShardHost({
+      name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch: 0, processors,
+      sweepInterval: data.sweepInterval,
+      onEvent: (e) => {
+        if (e.type !== 'configured') events.push({ type: e.type, shard: i, index: e.index, key: e.key })
+      },
+    })
+    host.start()
+    return host
+  })
 
   const answer = (parts: Part[]): Response[][] => {
     const out = new Array<Response[]>(parts.length)
     for (let p = 0; p < parts.length; p++) {
       const part = parts[p] as Part
       const shard = shards[part.shard]
-      const reqs = part.reqs
-      const res = new Array<Response>(reqs.length)
-      if (shard === undefined) {
-        res.fill({ ok: false, code: 'BAD_REQUEST', message: `this worker has no shard #${part.shard}` })
-      } else {
-        for (let i = 0; i < reqs.length; i++) res[i] = execute(shard, reqs[i] as Request)
-      }
-      out[p] = res
+      out[p] = shard !== undefined
+        ? shard.answer(part.reqs)
+        : new Array<Response>(part.reqs.length).fill({ ok: false, code: 'BAD_REQUEST', message: `this worker has no shard #${part.shard}` })
     }
     return out
   }
@@ -81,9 +83,8 @@ async function main(): Promise<void> {
     reply(msg.id, answer(parts))
   })
 
-  // One timer for all the worker's shards; unref'd so an idle worker never holds its thread's loop open.
+  // Each host sweeps on its own timer; events of a sweep travel on the next reply, or on this timer.
   setInterval(() => {
-    for (const shard of shards) shard.sweep(10_000)
     if (events.length > 0) {
       const pending = events
       events = []

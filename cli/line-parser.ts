@@ -5,7 +5,7 @@
  * exactly as written. The first `|` separates key from value, so values may
  * hold `|` but keys cannot.
  */
-import type { Json } from '../index.js'
+import type { Json } from '../src/index.js'
 
 /** A line that parsed: its key and document. */
 export interface ParsedLine { ok: true; key: string; value: Json }

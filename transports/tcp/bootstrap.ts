@@ -7,19 +7,17 @@
  */
 import { EventEmitter } from 'node:events'
 import type tls from 'node:tls'
-import { FrameHost, resolveHostOptions } from '../transports/tcp/host.js'
-import type { HostOptions } from '../transports/tcp/host.js'
-import { TcpShardClient, openTcpChannel } from '../transports/tcp/client.js'
-import { FrameKind, encodeFrame } from './codec.js'
-import { Connection } from './connection.js'
-import { ShardMap } from './shard-map.js'
-import type { ClusterConfig, ShardSpec } from './shard-map.js'
-import { transportNames } from './transport.js'
-import type { TransportContext } from './transport.js'
-import { BadConfigError, BadRequestError, PyshardError, errorFromCode } from './errors.js'
-import { errorResponse } from './protocol.js'
-import type { Response } from './protocol.js'
-import type { ShardSettings, ShardStat } from './shard.js'
+import { FrameHost, resolveHostOptions } from './host.js'
+import type { HostOptions } from './host.js'
+import { TcpShardClient } from './client.js'
+import { ShardMap } from '../../src/shard-map.js'
+import type { ClusterConfig, ShardSpec } from '../../src/shard-map.js'
+import { checkMap, transportNames } from '../../src/transport.js'
+import type { TransportContext } from '../../src/transport.js'
+import { BadConfigError, BadRequestError, PyshardError, errorFromCode } from '../../src/errors.js'
+import { errorResponse } from '../../src/protocol.js'
+import type { Response } from '../../src/protocol.js'
+import type { ShardSettings, ShardStat } from '../../src/shard.js'
 
 /** Options of `BootstrapServer`. */
 export interface BootstrapServerOptions extends HostOptions {
@@ -72,8 +70,6 @@ export interface BootstrapServerEvents {
   shardUp: [event: { shard: string }]
 }
 
-/** The operations a bootstrap server answers. */
-export type BootstrapRequest = { op: 'getMap' } | { op: 'stat' }
 
 /** The config as served to clients: everything but tokens. */
 function publicConfig(map: ShardMap): ClusterConfig {
@@ -139,12 +135,14 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     if (this.#host !== null) throw new Error('BootstrapServer: already listening')
     const config = this.#options.config
     const known = transportNames()
-    const map = typeof config === 'string' ? ShardMap.load(config, known) : ShardMap.parse(config, known)
-    for (const s of map.shards) {
+    const parsed = typeof config === 'string' ? ShardMap.load(config, known) : ShardMap.parse(config, known)
+    for (const s of parsed.shards) {
       if (s.transport === 'memory' || s.transport === 'worker') {
         throw new BadConfigError(`shard "${s.name}": transport "${s.transport}" lives inside each client and cannot be served by a bootstrap server (use "tcp" or "redis")`)
       }
     }
+    // Each transport checks its own fields (a tcp shard's "host": "" becomes 127.0.0.1).
+    const map = await checkMap(parsed)
     const token = this.#options.token ?? map.config.token
     const hostOptions = resolveHostOptions({ ...this.#options, ...(token !== undefined ? { token } : {}) })
     this.#map = map
@@ -276,74 +274,6 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
         m.health.error = (err as Error).message
       }
     }))
-  }
-}
-
-/** Options of `BootstrapClient` and `fetchMap`. */
-export interface BootstrapClientOptions {
-  /** Token the bootstrap server requires. */
-  token?: string | undefined
-  /** How long connecting may take (ms). @default 3000 */
-  connectTimeout?: number | undefined
-  /** How long a request may take (ms). @default 5000 */
-  requestTimeout?: number | undefined
-  /** Connect with TLS (`true` or `node:tls` connect options). @default false */
-  tls?: boolean | tls.ConnectionOptions | undefined
-}
-
-/** Splits `'host:port'` (or `'[v6]:port'`). */
-export function parseAddress(target: string): { host: string; port: number } {
-  const m = typeof target === 'string' ? /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(target.trim()) : null
-  const port = m ? Number(m[3]) : NaN
-  if (m === null || !(port > 0 && port < 65536)) throw new TypeError(`bootstrap address must be "host:port", got ${JSON.stringify(target)}`)
-  return { host: (m[1] ?? m[2]) as string, port }
-}
-
-/** A client of a bootstrap server: the map and the cluster's health. */
-export class BootstrapClient {
-  readonly #conn: Connection<Buffer, unknown>
-
-  constructor(target: string, options: BootstrapClientOptions = {}) {
-    const { host, port } = parseAddress(target)
-    this.#conn = new Connection<Buffer, unknown>({
-      name: `bootstrap ${target}`,
-      open: (events, signal) => openTcpChannel({ host, port, token: options.token, tls: options.tls, role: 'bootstrap' }, events, signal),
-      connectTimeout: options.connectTimeout ?? 3000,
-      requestTimeout: options.requestTimeout ?? 5000,
-      reconnect: false,
-    })
-  }
-
-  async #call(req: BootstrapRequest): Promise<unknown> {
-    const answers = (await this.#conn.request(encodeFrame(FrameKind.BATCH, 0, [req]))) as Response[]
-    const r = answers[0]
-    if (r === undefined) throw new BadRequestError('the bootstrap server sent no answer')
-    if (!r.ok) throw errorFromCode(r.code, r.message, r.epoch)
-    return r.value
-  }
-
-  /** The cluster map (without tokens). */
-  async getMap(): Promise<ClusterConfig> {
-    return (await this.#call({ op: 'getMap' })) as ClusterConfig
-  }
-
-  /** Health of every shard server. */
-  async stat(): Promise<ShardHealth[]> {
-    return (await this.#call({ op: 'stat' })) as ShardHealth[]
-  }
-
-  close(): Promise<void> {
-    return this.#conn.close()
-  }
-}
-
-/** Fetches the map from a bootstrap server over one short-lived connection. */
-export async function fetchMap(target: string, options: BootstrapClientOptions = {}): Promise<ClusterConfig> {
-  const client = new BootstrapClient(target, options)
-  try {
-    return await client.getMap()
-  } finally {
-    await client.close()
   }
 }
 

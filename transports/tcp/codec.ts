@@ -27,8 +27,8 @@
  * 2.9 µs as JSON; batches of 100 cost about half of JSON per item.
  */
 import { Packr, RESERVE_START_SPACE } from 'msgpackr'
-import { BadRequestError, FrameTooLargeError } from './errors.js'
-import type { ErrorCode } from './errors.js'
+import { BadRequestError, FrameTooLargeError } from '../../src/errors.js'
+import type { ErrorCode } from '../../src/errors.js'
 
 /** Bytes before the body: length (4), kind (1), id (4). */
 export const FRAME_HEADER = 9

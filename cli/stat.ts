@@ -1,5 +1,5 @@
 /** `pyshard stat`: a table per shard (or JSON for machines). */
-import type { ShardStats } from '../index.js'
+import type { ShardStats } from '../src/index.js'
 import { CLIENT_HELP, CLIENT_OPTIONS, openStore } from './client.js'
 import { EXIT_OK } from './command.js'
 import type { Command } from './command.js'

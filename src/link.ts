@@ -32,8 +32,8 @@ export interface ChannelEvents<In> {
   close(error?: Error): void
 }
 
-/** Options of `Connection`. */
-export interface ConnectionOptions<Out, In> {
+/** Options of `Link`. */
+export interface LinkOptions<Out, In> {
   /** Name used in error messages (the shard's name). */
   name: string
   /** Opens the carrier; rejects when it cannot. Must give up when `signal` aborts (the connect timeout). */
@@ -91,9 +91,9 @@ function positive(name: string, v: number | undefined, fallback: number, zero = 
 }
 
 /** A self-healing request/response link to one peer. */
-export class Connection<Out, In> {
+export class Link<Out, In> {
   readonly name: string
-  #open: ConnectionOptions<Out, In>['open']
+  #open: LinkOptions<Out, In>['open']
   #connectTimeout: number
   #requestTimeout: number
   #maxQueue: number
@@ -130,7 +130,7 @@ export class Connection<Out, In> {
   /** The peer said GOAWAY on the current carrier: new requests wait for the next one. */
   #goingAway = false
 
-  constructor(options: ConnectionOptions<Out, In>) {
+  constructor(options: LinkOptions<Out, In>) {
     this.name = options.name
     this.#open = options.open
     this.#connectTimeout = positive('connectTimeout', options.connectTimeout, 3000)

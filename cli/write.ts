@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream'
 import { addAbortSignal } from 'node:stream'
 import { performance } from 'node:perf_hooks'
-import type { Json, Pyshard } from '../index.js'
+import type { Json, Pyshard } from '../src/index.js'
 import { CLIENT_HELP, CLIENT_OPTIONS, describe, openStore } from './client.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, intOption } from './command.js'
 import type { Command, Values } from './command.js'

@@ -13,9 +13,9 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync,
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { BadConfigError } from './errors.js'
-import { hashKey } from './hash.js'
-import type { Shard, ShardSettings } from './shard.js'
+import { BadConfigError } from '../../src/errors.js'
+import { hashKey } from '../../src/hash.js'
+import type { Shard, ShardSettings } from '../../src/shard.js'
 
 /** File name of the snapshot inside a data directory. */
 export const SNAPSHOT_FILE = 'shard.snapshot.jsonl'

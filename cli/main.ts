@@ -4,7 +4,7 @@
  * 0 ok, 1 failed operation, 2 bad usage. Errors are one line on stderr; set
  * PYSHARD_DEBUG=1 for the stack.
  */
-import { PyshardError } from '../index.js'
+import { PyshardError } from '../src/index.js'
 import { cat } from './cat.js'
 import { describe } from './client.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs } from './command.js'

@@ -2,13 +2,13 @@
 // pending retry instead of starting a second retry loop.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Connection } from '../src/connection.js'
+import { Link } from '../src/link.js'
 
 const test = suite('connection: one retry loop at a time')
 
 test('ten connect() calls while down: attempts keep the pace of a single loop', async () => {
   let attempts = 0
-  const conn = new Connection<number, number>({
+  const conn = new Link<number, number>({
     name: 'nowhere',
     reconnectDelay: 40,
     maxReconnectDelay: 40,

@@ -5,8 +5,11 @@
  * (in-flight requests drain) and exits 0; a second signal stops at once.
  */
 import { join } from 'node:path'
-import { BootstrapServer, ShardMap, ShardServer } from '../index.js'
-import type { BootstrapServerOptions, ShardServerOptions, ShardSpec } from '../index.js'
+import { ShardMap } from '../src/index.js'
+import { BootstrapServer, ShardServer } from '../transports/tcp/servers.js'
+import { checkTcpSpec } from '../transports/tcp/client.js'
+import type { ShardSpec } from '../src/index.js'
+import type { BootstrapServerOptions, ShardServerOptions } from '../transports/tcp/servers.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, portOption, stringOption } from './command.js'
 import type { Command } from './command.js'
 import { describe } from './client.js'
@@ -62,7 +65,8 @@ unreadable snapshot), 2 bad usage.`,
     const file = stringOption(values, 'config')
     const config = file ?? DEFAULT_CLUSTER
     const map = typeof config === 'string' ? ShardMap.load(config) : ShardMap.parse(config)
-    const local = map.shards.filter((s) => s.transport === 'tcp')
+    // The tcp transport checks the shard's address (the seed's "host": "" is 127.0.0.1).
+    const local = map.shards.filter((s) => s.transport === 'tcp').map(checkTcpSpec)
     if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
     const token = map.config.token
     const processors = stringOption(values, 'processors')

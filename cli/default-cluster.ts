@@ -1,5 +1,5 @@
 /** The cluster `pyshard up` (and `npm start`) serves when no `--config` is given. */
-import type { ClusterConfig } from '../index.js'
+import type { ClusterConfig } from '../src/index.js'
 
 /** Bootstrap port of `pyshard up` without `--port`. */
 export const DEFAULT_BOOTSTRAP_PORT = 5000

@@ -3,11 +3,11 @@
  * default `PYSHARD_BOOTSTRAP`, else 127.0.0.1:5000) or `-c FILE` (open a
  * config directly, as `Pyshard.open({ config })` does).
  */
-import { Pyshard, PyshardError } from '../index.js'
-import type { OpenOptions } from '../index.js'
+import { Pyshard, PyshardError } from '../src/index.js'
+import type { OpenOptions } from '../src/index.js'
 import { CommandFailed, UsageError, intOption, stringOption } from './command.js'
 import type { OptionSpecs, Values } from './command.js'
-import { parseAddress } from '../bootstrap.js'
+import { parseAddress } from '../transports/tcp/bootstrap-client.js'
 
 export const DEFAULT_BOOTSTRAP = '127.0.0.1:5000'
 

@@ -1,0 +1,352 @@
+/**
+ * The router: hash a key, find its shard in the map, send. Requests for one
+ * shard issued in the same tick travel as one batch (auto-pipelining);
+ * multi-key and index-wide operations split per shard and run in parallel,
+ * answers merge in the caller's order; MOVED fetches a newer map and retries;
+ * scans page shard by shard. The `Pyshard` facade checks arguments and calls it.
+ */
+import diagnostics from 'node:diagnostics_channel'
+import { PyshardError, ShardUnavailableError, errorFromCode } from './errors.js'
+import { ShardMap } from './shard-map.js'
+import type { ClusterConfig, ShardSpec } from './shard-map.js'
+import { checkMap, loadTransportOnce, transportNames } from './transport.js'
+import type { ShardClient, TransportContext } from './transport.js'
+import type { ErrorResponse, Request, Response, ScanPage } from './protocol.js'
+
+/** Settings of the router (checked by the facade). */
+export interface RouterOptions {
+  maxBatch: number
+  maxRetries: number
+  mapSource: (() => Promise<ClusterConfig>) | undefined
+}
+
+interface Waiter {
+  n: number
+  done(responses: Response[], offset: number): void
+  fail(err: Error): void
+}
+
+/** One shard as the router holds it: its spec, its client and the batch being gathered this tick. */
+export interface ShardState {
+  spec: ShardSpec
+  /** The transport's name for where the shard lives; undefined for shards inside the store. */
+  endpoint: string | undefined
+  client: ShardClient
+  queue: Request[]
+  waiters: Waiter[]
+  scheduled: boolean
+}
+
+/** A failed response as the error the caller gets. */
+export function failure(r: ErrorResponse): PyshardError {
+  return errorFromCode(r.code, r.message, r.epoch)
+}
+
+/** Diagnostics: one message per batch sent to a shard (`{ shard, size }`), one per MOVED retry round (`{ epoch, requests }`). */
+const batchChannel = diagnostics.channel('pyshard:router:batch')
+const movedChannel = diagnostics.channel('pyshard:router:moved')
+
+function flushState(state: ShardState): void {
+  const batch = state.queue
+  const waiters = state.waiters
+  state.queue = []
+  state.waiters = []
+  state.scheduled = false
+  if (batch.length === 0) return
+  if (batchChannel.hasSubscribers) batchChannel.publish({ shard: state.spec.name, size: batch.length })
+  const settle = (responses: Response[]): void => {
+    if (!Array.isArray(responses) || responses.length !== batch.length) {
+      const err = new ShardUnavailableError(`shard "${state.spec.name}" answered ${responses?.length} responses to ${batch.length} requests`)
+      for (const w of waiters) w.fail(err)
+      return
+    }
+    let offset = 0
+    for (const w of waiters) {
+      w.done(responses, offset)
+      offset += w.n
+    }
+  }
+  const fail = (err: unknown): void => {
+    const e = err instanceof PyshardError ? err : new ShardUnavailableError(`shard "${state.spec.name}": ${(err as Error)?.message ?? err}`, { cause: err })
+    for (const w of waiters) w.fail(e)
+  }
+  try {
+    const client = state.client
+    if (client.submit !== undefined) client.submit(batch, settle, fail)
+    else client.send(batch).then(settle, fail)
+  } catch (err) {
+    fail(err)
+  }
+}
+
+/** Routes requests to shard clients. */
+export class Router {
+  #map: ShardMap
+  #states: ShardState[]
+  #ctx: TransportContext
+  #maxBatch: number
+  #maxRetries: number
+  #mapSource: (() => Promise<ClusterConfig>) | undefined
+  #refreshing: Promise<void> | null = null
+  #closed: Promise<void> | null = null
+
+  constructor(map: ShardMap, states: ShardState[], ctx: TransportContext, options: RouterOptions) {
+    this.#map = map
+    this.#states = states
+    this.#ctx = ctx
+    this.#maxBatch = options.maxBatch
+    this.#maxRetries = options.maxRetries
+    this.#mapSource = options.mapSource
+  }
+
+  /** The shard map in use. */
+  get map(): ShardMap { return this.#map }
+
+  /** The specs of the shards, in shard order. */
+  get specs(): ShardSpec[] { return this.#states.map((s) => s.spec) }
+
+  /** Finishes what is in flight, then closes every shard client. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed === null) {
+      const states = this.#states
+      for (const s of states) flushState(s)
+      this.#closed = Promise.allSettled(states.map((s) => s.client.close())).then(() => undefined)
+    }
+    return this.#closed
+  }
+
+
+  #checkOpen(): void {
+    if (this.#closed !== null) throw new ShardUnavailableError('the store is closed')
+  }
+
+  /** Queues requests for the shard's next batch, splitting them so no batch exceeds `maxBatch`. */
+  #enqueue(state: ShardState, reqs: Request[]): Promise<Response[]> {
+    const room = this.#maxBatch - state.queue.length
+    if (reqs.length <= room) return this.#enqueueChunk(state, reqs)
+    const parts = [this.#enqueueChunk(state, reqs.slice(0, room))]
+    for (let i = room; i < reqs.length; i += this.#maxBatch) parts.push(this.#enqueueChunk(state, reqs.slice(i, i + this.#maxBatch)))
+    return Promise.all(parts).then((chunks) => chunks.flat())
+  }
+
+  #enqueueChunk(state: ShardState, reqs: Request[]): Promise<Response[]> {
+    return new Promise((resolve, reject) => {
+      const n = reqs.length
+      for (let i = 0; i < n; i++) state.queue.push(reqs[i] as Request)
+      state.waiters.push({ n, done: (r, off) => resolve(off === 0 && r.length === n ? r : r.slice(off, off + n)), fail: reject })
+      this.#schedule(state)
+    })
+  }
+
+  #enqueueOne(state: ShardState, req: Request): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      state.queue.push(req)
+      state.waiters.push({ n: 1, done: (r, off) => resolve(r[off] as Response), fail: reject })
+      this.#schedule(state)
+    })
+  }
+
+  #schedule(state: ShardState): void {
+    if (state.queue.length >= this.#maxBatch) flushState(state)
+    else if (!state.scheduled) {
+      state.scheduled = true
+      process.nextTick(flushState, state)
+    }
+  }
+
+  /**
+   * Sends one keyed request and maps its value. In-process shards answer
+   * synchronously: one resolved promise, no batching, no extra tick.
+   */
+  call<T>(req: Request, hash: number, finish: (value: unknown, hash: number) => T): Promise<T> {
+    this.#checkOpen()
+    const state = this.#states[this.#map.lookup(hash)] as ShardState
+    const client = state.client
+    if (client.execute !== undefined) {
+      const r = client.execute(req)
+      return r.ok ? Promise.resolve(finish(r.value, hash)) : this.#retry(req, r).then((v) => finish(v, hash))
+    }
+    // One promise per request: the waiter settles it with the finished value.
+    return new Promise<T>((resolve, reject) => {
+      state.queue.push(req)
+      state.waiters.push({
+        n: 1,
+        done: (responses, offset) => {
+          const r = responses[offset] as Response
+          if (r.ok) resolve(finish(r.value, hash))
+          else this.#retry(req, r).then((v) => resolve(finish(v, hash)), reject)
+        },
+        fail: reject,
+      })
+      this.#schedule(state)
+    })
+  }
+
+  /** Follows MOVED (with a newer map) for one request, or throws its error. */
+  async #retry(req: Request, r: ErrorResponse): Promise<unknown> {
+    const [out] = await this.#resolveMoved([req], [r], 0)
+    const last = out as Response
+    if (!last.ok) throw failure(last)
+    return last.value
+  }
+
+  /** Sends keyed requests grouped per shard, shards in parallel; responses in request order. */
+  async many(reqs: Request[], attempt = 0): Promise<Response[]> {
+    this.#checkOpen()
+    const out = new Array<Response>(reqs.length)
+    const groups = new Map<ShardState, number[]>()
+    for (let i = 0; i < reqs.length; i++) {
+      const state = this.#states[this.#map.lookup((reqs[i] as { hash: number }).hash)] as ShardState
+      if (state.client.execute !== undefined) {
+        out[i] = state.client.execute(reqs[i] as Request)
+        continue
+      }
+      let group = groups.get(state)
+      if (group === undefined) groups.set(state, (group = []))
+      group.push(i)
+    }
+    await Promise.all(
+      [...groups].map(async ([state, idx]) => {
+        const responses = await this.#enqueue(state, idx.map((i) => reqs[i] as Request))
+        for (let j = 0; j < idx.length; j++) out[idx[j] as number] = responses[j] as Response
+      }),
+    )
+    return this.#resolveMoved(reqs, out, attempt)
+  }
+
+  /** Resends the requests that got MOVED after fetching a newer map, up to `maxRetries` times. */
+  async #resolveMoved(reqs: Request[], out: Response[], attempt: number): Promise<Response[]> {
+    const moved: number[] = []
+    for (let i = 0; i < out.length; i++) {
+      const r = out[i] as Response
+      if (!r.ok && r.code === 'MOVED') moved.push(i)
+    }
+    if (moved.length === 0 || attempt >= this.#maxRetries || this.#mapSource === undefined) return out
+    if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved.length })
+    await this.#refresh()
+    const again = await this.many(moved.map((i) => reqs[i] as Request), attempt + 1)
+    moved.forEach((i, j) => (out[i] = again[j] as Response))
+    return out
+  }
+
+  /** Fetches the map again (one fetch at a time) and reconnects the shards that changed. */
+  #refresh(): Promise<void> {
+    if (this.#refreshing === null) {
+      this.#refreshing = (async () => {
+        try {
+          const source = this.#mapSource as () => Promise<ClusterConfig>
+          const next = await checkMap(ShardMap.parse(await source(), transportNames()))
+          if (next.epoch <= this.#map.epoch) return
+          const previous = this.#map.epoch
+          const old = this.#states
+          const states = await connectStates(next.shards, this.#ctx, old)
+          if (this.#closed !== null) {
+            // Closed while connecting: the new clients are nobody's; close them, keep nothing.
+            await Promise.allSettled(states.filter((st) => !old.includes(st)).map((st) => st.client.close()))
+            return
+          }
+          this.#map = next
+          this.#states = states
+          for (const s of old) {
+            if (!states.includes(s)) {
+              flushState(s)
+              s.client.close().catch(() => {})
+            }
+          }
+          this.#ctx.emit('mapChanged', { epoch: next.epoch, previous })
+        } finally {
+          this.#refreshing = null
+        }
+      })()
+    }
+    return this.#refreshing
+  }
+
+  /** Sends one request to every shard, in parallel; responses in shard order. */
+  async all(req: Request): Promise<Response[]> {
+    this.#checkOpen()
+    return Promise.all(this.#states.map((s) => this.#direct(s, req)))
+  }
+
+  #direct(state: ShardState, req: Request): Promise<Response> {
+    const client = state.client
+    if (client.execute !== undefined) {
+      try {
+        return Promise.resolve(client.execute(req))
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
+    return this.#enqueueOne(state, req)
+  }
+
+  async #page(state: ShardState, req: Request): Promise<ScanPage> {
+    const r = await this.#direct(state, req)
+    if (!r.ok) throw failure(r)
+    return r.value as ScanPage
+  }
+
+  /** Pages of an index, shard by shard, fetching the next page while the caller reads the current one. */
+  async *scan(index: string, values: boolean, count: number): AsyncGenerator<ScanPage> {
+    this.#checkOpen()
+    for (const state of this.#states) {
+      let cursor = 0
+      let next: Promise<ScanPage> | null = this.#page(state, { op: 'scan', index, cursor: 0, count, values })
+      try {
+        while (next !== null) {
+          const page: ScanPage = await next
+          cursor = page.cursor
+          next = cursor === 0 ? null : this.#page(state, { op: 'scan', index, cursor, count, values })
+          // Keep the prefetch from surfacing as an unhandled rejection if the caller stops here.
+          next?.catch(() => {})
+          yield page
+        }
+      } finally {
+        if (next !== null) {
+          next.then((p) => {
+            if (p.cursor !== 0) this.#direct(state, { op: 'scanClose', cursor: p.cursor }).catch(() => {})
+          }, () => {})
+        } else if (cursor !== 0) {
+          this.#direct(state, { op: 'scanClose', cursor }).catch(() => {})
+        }
+      }
+    }
+  }
+}
+
+/** Opens a client per shard, reusing the client of any shard in `reuse` with the same endpoint. */
+export async function connectStates(specs: readonly ShardSpec[], ctx: TransportContext, reuse: ShardState[]): Promise<ShardState[]> {
+  const states = new Array<ShardState>(specs.length)
+  const endpoints: (string | undefined)[] = []
+  for (const spec of specs) {
+    const t = await loadTransportOnce(spec.transport)
+    endpoints.push(t.endpoint?.(spec))
+  }
+  const byTransport = new Map<string, number[]>()
+  specs.forEach((spec, i) => {
+    const same = reuse.find((s) => s.endpoint !== undefined && s.spec.name === spec.name && s.spec.transport === spec.transport && s.endpoint === endpoints[i])
+    if (same !== undefined) {
+      same.spec = spec
+      states[i] = same
+      return
+    }
+    let list = byTransport.get(spec.transport)
+    if (list === undefined) byTransport.set(spec.transport, (list = []))
+    list.push(i)
+  })
+  const opened: ShardClient[] = []
+  try {
+    for (const [name, idx] of byTransport) {
+      const transport = await loadTransportOnce(name)
+      const clients = await transport.connect(idx.map((i) => specs[i] as ShardSpec), ctx)
+      opened.push(...clients)
+      idx.forEach((i, j) => {
+        states[i] = { spec: specs[i] as ShardSpec, endpoint: endpoints[i], client: clients[j] as ShardClient, queue: [], waiters: [], scheduled: false }
+      })
+    }
+  } catch (err) {
+    await Promise.allSettled(opened.map((c) => c.close()))
+    throw err
+  }
+  return states
+}
