@@ -7,6 +7,7 @@ export type { ClusterConfig, ShardConfig, ShardSpec, TransportName, BuiltinTrans
 export { Shard } from './shard.js'
 export type { ShardOptions, ShardSettings, ShardStat, ShardEvent, OnFull, Processor } from './shard.js'
 export { hashKey, murmur3 } from './hash.js'
+export { ManualClock } from './clock.js'
 export { execute } from './protocol.js'
 export type { Json, Entry, Request, Response, ScanPage } from './protocol.js'
 export { registerTransport } from './transport.js'

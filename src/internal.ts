@@ -16,6 +16,7 @@ export type { ShardSpec, ClusterConfig, ShardConfig } from './shard-map.js'
 export { ShardMap } from './shard-map.js'
 export { loadProcessors, processorsHref } from './processors.js'
 export { hashKey } from './hash.js'
+export { ManualClock, sharedClock } from './clock.js'
 export { measure } from './measure.js'
 export {
   PyshardError, ShardUnavailableError, TimeoutError, BadRequestError, AuthFailedError, FrameTooLargeError,

@@ -5,6 +5,7 @@
  */
 import type { ClusterConfig, TransportName } from './shard-map.js'
 import type { OnFull } from './shard.js'
+import { ManualClock } from './clock.js'
 
 
 /**
@@ -42,8 +43,12 @@ export interface OpenOptions {
   processors?: string | URL
   /** Worker threads to spread worker shards over. @default one per shard, at most the number of cores */
   workers?: number
-  /** Clock in ms for TTL (in-process shards); inject a fake one in tests. @default Date.now */
-  now?: () => number
+  /**
+   * Clock in ms for TTL; inject a fake one in tests. A function drives in-process shards; a
+   * `ManualClock` drives worker shards too (they read it from shared memory). Shard servers and
+   * Redis keep their own clocks. @default Date.now
+   */
+  now?: (() => number) | ManualClock
   /** How long a request to a remote shard may take before it rejects with TIMEOUT (ms). @default 5000 */
   requestTimeout?: number
   /** How long connecting to a remote shard may take (ms). @default 3000 */
@@ -110,7 +115,9 @@ export function checkOpenOptions(options: OpenOptions): void {
   positiveInt('connectTimeout', options.connectTimeout)
   positiveInt('maxBatch', options.maxBatch)
   nonNegativeInt('maxRetries', options.maxRetries, 0)
-  if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function')
+  if (options.now !== undefined && typeof options.now !== 'function' && !(options.now instanceof ManualClock)) {
+    throw new TypeError('options.now must be a function returning ms, or a ManualClock')
+  }
   if (options.mapSource !== undefined && typeof options.mapSource !== 'function') throw new TypeError('options.mapSource must be a function')
   if (options.onFull !== undefined && options.onFull !== 'reject' && options.onFull !== 'evict') {
     throw new TypeError('options.onFull must be "reject" or "evict"')

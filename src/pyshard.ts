@@ -17,6 +17,7 @@ import type { Entry, ErrorResponse, Json, Request } from './protocol.js'
 import { processorsHref } from './processors.js'
 import type { ShardStat } from './shard.js'
 import { deliver } from './events.js'
+import { ManualClock } from './clock.js'
 import type { PyshardEvents } from './events.js'
 
 /** What `write` answers. */
@@ -91,7 +92,8 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     const store = new Pyshard()
     const ctx: TransportContext = {
       processors: options.processors === undefined ? undefined : processorsHref(options.processors),
-      now: options.now,
+      now: options.now instanceof ManualClock ? options.now.now : options.now,
+      clock: options.now instanceof ManualClock ? options.now.buffer : undefined,
       requestTimeout: options.requestTimeout ?? DEFAULTS.requestTimeout,
       connectTimeout: options.connectTimeout ?? DEFAULTS.connectTimeout,
       workers: options.workers,

@@ -31,6 +31,8 @@ export interface TransportContext {
   processors: string | undefined
   /** Clock for TTL. */
   now: (() => number) | undefined
+  /** The same clock as shared memory (one float64, ms), when the caller gave a `ManualClock`: what worker shards read. */
+  clock?: SharedArrayBuffer | undefined
   /** Per-request timeout for remote transports, ms. */
   requestTimeout: number
   /** Connect timeout for remote transports, ms. */

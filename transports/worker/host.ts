@@ -4,7 +4,7 @@
  * `execute` for every request (it never interprets operations itself).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { ShardHost, loadProcessors, PyshardError } from '../../src/internal.js'
+import { ShardHost, loadProcessors, sharedClock, PyshardError } from '../../src/internal.js'
 import { makeCodec } from './codec.js'
 import type { Processor, Response } from '../../src/internal.js'
 import type { HostData, HostEvent, HostMessage, Part, StoreMessage } from './messages.js'
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     const host = new ShardHost({
       name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch: 0, processors,
       sweepInterval: data.sweepInterval,
+      ...(data.clock !== undefined ? { now: sharedClock(data.clock) } : {}),
       onEvent: (e) => {
         if (e.type !== 'configured') events.push({ type: e.type, shard: i, index: e.index, key: e.key })
       },

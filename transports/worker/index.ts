@@ -218,6 +218,7 @@ class WorkerGroup {
       processors: this.#ctx.processors,
       codec: this.#settings.codec,
       sweepInterval: this.#settings.sweepInterval,
+      clock: this.#ctx.clock,
     }
     const worker = new Worker(hostUrl(), {
       workerData: data,
@@ -544,6 +545,9 @@ function plan(n: number, workers: number | undefined): number[] {
 export const transport: Transport = {
   async connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]> {
     if (specs.length === 0) return []
+    if (ctx.now !== undefined && ctx.clock === undefined) {
+      throw new TypeError('options.now: worker shards cannot call a function in this thread; pass a ManualClock (exported by pyshard) to drive their clock')
+    }
     const settings = settingsFrom(ctx.options)
     const owner = plan(specs.length, ctx.workers)
     const count = Math.max(...owner) + 1

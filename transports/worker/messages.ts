@@ -24,6 +24,8 @@ export interface HostData {
   codec: Codec
   /** How often the host reclaims expired entries (ms). */
   sweepInterval: number
+  /** A `ManualClock`'s shared memory, when the store was opened with one: the hosts' clock for TTL. */
+  clock?: SharedArrayBuffer | undefined
 }
 
 /** One shard's share of a message: `reqs` for the shard at `HostData.shards[shard]`. */
