@@ -1,6 +1,6 @@
 /**
  * What every subcommand is: a name, its help text, its `parseArgs` options,
- * and a `run` that resolves to an exit code. Exit codes follow DESIGN.md:
+ * and a `run` that resolves to an exit code. Exit codes:
  * 0 ok, 1 failed operation, 2 bad usage.
  */
 import { parseArgs } from 'node:util'

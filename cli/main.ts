@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `pyshard` command line: `pyshard COMMAND [options]`. Exit codes (DESIGN.md):
+ * The `pyshard` command line: `pyshard COMMAND [options]`. Exit codes:
  * 0 ok, 1 failed operation, 2 bad usage. Errors are one line on stderr; set
  * PYSHARD_DEBUG=1 for the stack.
  */
