@@ -74,6 +74,13 @@ function defineScripts(redis: Redis | Cluster): void {
 /** Waits for `ready` at most `ms`; on failure drops the client and rejects SHARD_UNAVAILABLE naming the endpoint. */
 async function ready(redis: Redis | Cluster, ms: number, spec: ShardSpec, where: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined
+  // Until the shard client takes over, ioredis' errors are ours: listening keeps ioredis from
+  // printing "Unhandled error event", and the first one is the real cause (ECONNREFUSED, say),
+  // where connect() itself only rejects "Connection is closed."
+  let cause: Error | undefined
+  const onError = (err: Error): void => { cause ??= err }
+  redis.on('error', onError)
+  if (redis instanceof Cluster) redis.on('node error', onError)
   try {
     await Promise.race([
       redis.connect(),
@@ -83,9 +90,12 @@ async function ready(redis: Redis | Cluster, ms: number, spec: ShardSpec, where:
     ])
   } catch (err) {
     redis.disconnect()
-    throw new ShardUnavailableError(`redis shard "${spec.name}": cannot connect to ${where}: ${(err as Error).message}`, { cause: err })
+    const real = cause ?? (err as Error)
+    throw new ShardUnavailableError(`redis shard "${spec.name}": cannot connect to ${where}: ${real.message}`, { cause: real })
   } finally {
     clearTimeout(timer)
+    redis.off('error', onError)
+    if (redis instanceof Cluster) redis.off('node error', onError)
   }
 }
 
