@@ -2,7 +2,7 @@
  * What `pyshard bench` prints: the report object (`--json`, field names stable),
  * an aligned table, and a self-contained HTML page with inline SVG charts.
  */
-import type { BenchSettings, OpName, PhaseResult } from './bench-engine.js'
+import type { OpName, PhaseResult } from './bench-engine.js'
 
 /** Latency figures of one phase, in microseconds. */
 export interface LatencyUs { min: number; mean: number; p50: number; p90: number; p99: number; p999: number; max: number }
