@@ -5,6 +5,9 @@
  * with a dynamic import of a name held in a variable, so neither is bundled
  * into nor required by the installed package; one that is missing is skipped.
  */
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { Pyshard } from '../src/index.js'
 import type { OpenOptions } from '../src/index.js'
 import type { BenchClient, BenchTarget } from './bench-engine.js'
@@ -86,6 +89,22 @@ export function inProcessOptions(transport: 'memory' | 'worker', shards: number,
 /** A peer that could not run, and the line that says why. */
 export interface Skipped { name: string; reason: string }
 
+/** The installed version of a peer package: its package.json, found above its entry file (exports may hide it). */
+function peerVersion(name: string): string | null {
+  try {
+    let dir = dirname(createRequire(import.meta.url).resolve(name))
+    for (let i = 0; i < 6; i++) {
+      const file = join(dir, 'package.json')
+      if (existsSync(file)) {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string }
+        if (pkg.name === name && typeof pkg.version === 'string') return pkg.version
+      }
+      dir = dirname(dir)
+    }
+  } catch { /* the version is a nicety */ }
+  return null
+}
+
 async function load<T>(name: string): Promise<T | null> {
   try {
     return (await import(name)) as T
@@ -115,14 +134,10 @@ export async function lruTarget(keyspace: number): Promise<BenchTarget | Skipped
       return 1
     },
   }
-  let version = ''
-  try {
-    const { createRequire } = await import('node:module')
-    version = ` ${(createRequire(import.meta.url)('lru-cache/package.json') as { version: string }).version}`
-  } catch { /* the version is a nicety */ }
+  const version = peerVersion('lru-cache')
   return {
     name: 'lru-cache',
-    description: `lru-cache${version} in this process (max ${keyspace + 1} entries)`,
+    description: `lru-cache${version === null ? '' : ` ${version}`} in this process (max ${keyspace + 1} entries)`,
     clients: [client],
     async prefill(keys, value) { for (const k of keys) cache.set(k, value) },
     async close() { cache.clear() },
@@ -177,11 +192,12 @@ export async function ioredisTarget(url: string, clients: number, prefix: string
   })
   const first = conns[0] as RedisClient
   const info = await first.info('server').catch(() => '')
+  const ioVersion = peerVersion('ioredis')
   const version = /redis_version:([^\r\n]+)/.exec(info)?.[1]
   let written: readonly string[] = []
   return {
     name: 'ioredis',
-    description: `ioredis → ${url}${version === undefined ? '' : ` (Redis ${version})`}, ${clients} connection(s), auto-pipelined, keys "${prefix}:*"`,
+    description: `ioredis${ioVersion === null ? '' : ` ${ioVersion}`} → ${url}${version === undefined ? '' : ` (Redis ${version})`}, ${clients} connection(s), auto-pipelined, keys "${prefix}:*"`,
     clients: conns.map(client),
     async prefill(keys, value) {
       written = keys
