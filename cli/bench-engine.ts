@@ -214,12 +214,13 @@ async function phase(
   // An in-process store answers through microtasks alone, which would starve timers and signals
   // (the progress line, Ctrl-C) for the whole phase: every 20 ms, all slots let the event loop run.
   let lastYield = t0
+  let lastEnd = t0
   let yielding: Promise<void> | null = null
   const slot = async (client: BenchClient): Promise<void> => {
     for (;;) {
       if (stop.requested || issued >= maxRequests) return
       if (yielding !== null) await yielding
-      else if (now() - lastYield > 20) {
+      else if (lastEnd - lastYield > 20) {
         yielding = new Promise<void>((resolve) => setImmediate(() => {
           lastYield = now()
           yielding = null
@@ -246,7 +247,8 @@ async function phase(
         const code = errorCode(err)
         errors[code] = (errors[code] ?? 0) + 1
       }
-      hist.record((now() - start) * 1e6)
+      lastEnd = now()
+      hist.record((lastEnd - start) * 1e6)
       done++
       keysTouched += perCall
     }
@@ -317,4 +319,26 @@ export function timerOverhead(): { performanceNowNs: number; hrtimeBigintNs: num
   }
   if (sink === -1) process.stdout.write('') // keeps the loops from being optimised away
   return { performanceNowNs: Math.min(...perf), hrtimeBigintNs: Math.min(...hr) }
+}
+
+/**
+ * What the load generator itself costs per request (ns of CPU time): `requests` reads against
+ * a store that answers at once, with the run's clients and pipeline. Its inverse is the most
+ * requests per second this process could ever report on one core.
+ */
+export async function generatorCost(s: BenchSettings, requests = 50_000): Promise<number> {
+  const client: BenchClient = {
+    read: () => Promise.resolve(1), write: () => Promise.resolve(0), readMany: () => Promise.resolve(1),
+    writeMany: () => Promise.resolve(0), pop: () => Promise.resolve(1),
+  }
+  const target: BenchTarget = { name: 'no-op', description: '', clients: [client], prefill: async () => {}, close: async () => {} }
+  const keys = makeKeys(1000)
+  const settings: BenchSettings = { ...s, rate: null, requests }
+  const limits = { requests, seconds: Infinity }
+  const stop = { requested: false }
+  await phase(target, 'read', settings, keys, 'x', { requests: Math.ceil(requests / 5), seconds: Infinity }, { next: 0 }, stop, () => {})
+  const c0 = process.cpuUsage()
+  await phase(target, 'read', settings, keys, 'x', limits, { next: 0 }, stop, () => {})
+  const c = process.cpuUsage(c0)
+  return ((c.user + c.system) * 1000) / requests
 }

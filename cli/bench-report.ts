@@ -40,7 +40,8 @@ export interface BenchReport {
     ops: OpName[]; requests: number | null; durationS: number | null; warmupS: number | null; clients: number; pipeline: number
     valueSize: number; keyspace: number; batch: number; rate: number | null; mixedReadShare: number
   }
-  timer: { source: 'performance.now'; performanceNowNs: number; hrtimeBigintNs: number }
+  /** Clock costs per call, and what the load generator costs per request against a no-op store (ns of CPU). */
+  timer: { source: 'performance.now'; performanceNowNs: number; hrtimeBigintNs: number; generatorNsPerRequest: number }
   results: ResultJson[]
   peers: { name: string; ran: boolean; description?: string; reason?: string }[]
   comparisons: ComparisonJson[]
@@ -111,6 +112,7 @@ export function describeSettings(r: BenchReport): string[] {
     `index ${r.target.index} (${r.target.indexDropped ? 'dropped' : 'NOT dropped'}), ${s.clients} clients x ${s.pipeline} in flight, ${load}`,
     `${s.valueSize}-byte values, ${int(s.keyspace)} keys, ${amount}, batch ${s.batch} for readMany/writeMany, mixed = ${Math.round(s.mixedReadShare * 100)}% reads`,
     `timer: performance.now() ${r.timer.performanceNowNs.toFixed(0)} ns/call, process.hrtime.bigint() ${r.timer.hrtimeBigintNs.toFixed(0)} ns/call; each sample reads performance.now() twice`,
+    `load generator: ${int(r.timer.generatorNsPerRequest)} ns of CPU per request against a no-op store (at most ~${int(1e9 / Math.max(1, r.timer.generatorNsPerRequest))} requests/s on one core)`,
   ]
 }
 
@@ -193,7 +195,7 @@ function latencySvg(results: ResultJson[], title: string): string {
   }
   for (let d = Math.ceil(lo); d <= Math.floor(hi); d++) {
     const y = yOf(10 ** d)
-    parts.push(`<line x1="${left}" y1="${y.toFixed(1)}" x2="${width - right}" y2="${y.toFixed(1)}" stroke="#eee"/><text x="${left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${formatLatency(10 ** d)}</text>`)
+    parts.push(`<line x1="${left}" y1="${y.toFixed(1)}" x2="${width - right}" y2="${y.toFixed(1)}" stroke="#eee"/><text x="${left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${formatLatency(10 ** d).replace(/\.0+(?=\D)/, '')}</text>`)
   }
   parts.push(`<text x="${(left + width - right) / 2}" y="${height - 6}" text-anchor="middle">percentile</text>`)
   results.forEach((r, i) => {
@@ -212,7 +214,8 @@ function latencySvg(results: ResultJson[], title: string): string {
     }
     const color = COLORS[i % COLORS.length] as string
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"><title>${esc(r.target)} ${esc(r.op)}</title></polyline>`)
-    parts.push(`<rect x="${width - right - 150}" y="${top + 4 + i * 16}" width="10" height="10" fill="${color}"/><text x="${width - right - 134}" y="${top + 13 + i * 16}">${esc(r.target)}</text>`)
+    // Top left: percentile curves rise to the right, so that corner is free.
+    parts.push(`<rect x="${left + 10}" y="${top + 4 + i * 16}" width="10" height="10" fill="${color}"/><text x="${left + 26}" y="${top + 13 + i * 16}">${esc(r.target)}</text>`)
   })
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`
 }

@@ -13,7 +13,7 @@ import type { OpenOptions } from '../src/index.js'
 import { CommandFailed, EXIT_OK, UsageError, intOption, stringOption } from './command.js'
 import type { Command, Values } from './command.js'
 import { checkHostPort, describe } from './client.js'
-import { OPS, makeKeys, runOp, timerOverhead } from './bench-engine.js'
+import { OPS, generatorCost, makeKeys, runOp, timerOverhead } from './bench-engine.js'
 import type { BenchSettings, BenchTarget, OpName } from './bench-engine.js'
 import { comparisons, formatHtml, formatTable, resultJson } from './bench-report.js'
 import type { BenchReport, ResultJson } from './bench-report.js'
@@ -253,7 +253,7 @@ async function runBench(values: Values): Promise<number> {
   const p = plan(values)
   const s = p.settings
   const startedAt = new Date().toISOString()
-  const timer = timerOverhead()
+  const timer = { ...timerOverhead(), generatorNsPerRequest: Math.round(await generatorCost(s)) }
   const index = `pyshard-bench-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
   const opened = await openPyshard(p)
   const tty = process.stderr.isTTY === true

@@ -24,7 +24,7 @@ interface Report {
   machine: { node: string; cpus: number }
   target: { kind: string; description: string; shards: number; index: string; indexDropped: boolean }
   settings: { ops: string[]; requests: number | null; durationS: number | null; clients: number; pipeline: number; valueSize: number; keyspace: number; batch: number; rate: number | null }
-  timer: { source: string; performanceNowNs: number; hrtimeBigintNs: number }
+  timer: { source: string; performanceNowNs: number; hrtimeBigintNs: number; generatorNsPerRequest: number }
   results: Result[]
   peers: { name: string; ran: boolean; description?: string; reason?: string }[]
   comparisons: { op: string; peer: string; throughputRatio: number; p50Ratio: number; p99Ratio: number }[]
@@ -77,6 +77,7 @@ test('table: settings lines, a header, one pyshard row per operation; nothing on
   assert.match(lines[0] as string, /^pyshard bench: memory transport, 4 shards in this process$/)
   assert.match(r.stdout, /index pyshard-bench-[0-9a-z]+-[0-9a-f]{8} \(dropped\), 3 clients x 1 in flight, closed loop/)
   assert.match(r.stdout, /timer: performance\.now\(\) \d+ ns\/call, process\.hrtime\.bigint\(\) \d+ ns\/call/)
+  assert.match(r.stdout, /^load generator: [\d,]+ ns of CPU per request against a no-op store/m)
   const head = lines.findIndex((l) => l.startsWith('target'))
   assert.ok(head > 0, r.stdout)
   assert.match(lines[head] as string, /^target\s+op\s+requests\s+ops\/s\s+keys\/s\s+p50\s+p90\s+p99\s+p99\.9\s+max\s+errors$/)
@@ -99,7 +100,7 @@ test('--json: one object with the documented fields; every histogram adds up to 
   assert.equal([rep.settings.requests, rep.settings.durationS, rep.settings.clients, rep.settings.pipeline, rep.settings.valueSize, rep.settings.keyspace, rep.settings.batch, rep.settings.rate],
     [60, null, 3, 1, 20, 400, 4, null])
   assert.is(rep.timer.source, 'performance.now')
-  assert.ok(rep.timer.performanceNowNs > 0 && rep.timer.hrtimeBigintNs > 0)
+  assert.ok(rep.timer.performanceNowNs > 0 && rep.timer.hrtimeBigintNs > 0 && rep.timer.generatorNsPerRequest > 0)
   assert.equal(rep.peers, [])
   assert.equal(rep.comparisons, [])
   assert.is(rep.interrupted, false)
