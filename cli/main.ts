@@ -5,6 +5,7 @@
  * PYSHARD_DEBUG=1 for the stack.
  */
 import { PyshardError } from '../src/index.js'
+import { bench } from './bench.js'
 import { cat } from './cat.js'
 import { describe } from './client.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs } from './command.js'
@@ -15,7 +16,7 @@ import { bootstrap, shard, up } from './servers.js'
 import { stat } from './stat.js'
 import { write } from './write.js'
 
-const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat]
+const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat, bench]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
