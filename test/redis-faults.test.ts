@@ -81,7 +81,10 @@ if (missing !== null) {
     await server.stop()
     const event = await down
     assert.is(event.shard, 'r')
-    await new Promise((r) => setTimeout(r, 300))
+    // Traffic goes on while Redis is down: let the writers meet failures (counted, not timed).
+    const failures = (): number => [...codes.values()].reduce((a, n) => a + n, 0)
+    const seenAtDown = failures()
+    while (failures() < seenAtDown + 40) await new Promise((r) => setTimeout(r, 5))
     stop = true
     await Promise.all(writers)
     assert.ok((codes.get('SHARD_UNAVAILABLE') ?? 0) + (codes.get('TIMEOUT') ?? 0) > 0, 'requests failed while Redis was down')
