@@ -169,6 +169,8 @@ class WorkerGroup {
       requestTimeout: ctx.requestTimeout,
       queueTimeout: Math.min(settings.startTimeout, ctx.requestTimeout),
       maxInFlight: settings.maxInFlight,
+      // Requests made while a worker restarts wait for it, bounded like those in flight.
+      maxQueue: settings.maxInFlight,
       onUp: (first) => {
         if (!first) for (const shard of this.#names) ctx.emit('shardUp', { shard })
       },
