@@ -16,6 +16,11 @@ export interface Channel<Out> {
   end(): void
   /** Drops the carrier now. */
   destroy(): void
+  /**
+   * Told when requests come to be in flight (`true`) and when none is left (`false`), so a carrier
+   * that holds the process open (a worker thread) holds it only while an answer is awaited.
+   */
+  busy?(busy: boolean): void
 }
 
 /** How a channel reports back. Call `close` exactly once, when the carrier is gone. */
@@ -40,8 +45,22 @@ export interface LinkOptions<Out, In> {
   open(events: ChannelEvents<In>, signal: AbortSignal): Promise<Channel<Out>>
   /** How long `open` may take (ms). @default 3000 */
   connectTimeout?: number
-  /** How long a request may take from the call to its answer before it rejects TIMEOUT (ms). @default 5000 */
+  /**
+   * How long a request may go unanswered once it is handed to the carrier before it rejects TIMEOUT
+   * (ms). The clock starts when the request is sent, not when the caller made it (time spent
+   * waiting for the carrier is bounded by `queueTimeout`), and a deadline that passed while this
+   * thread was busy is checked only after the answers that arrived meanwhile have been read.
+   * @default 5000
+   */
   requestTimeout?: number
+  /**
+   * Most requests (by weight) accepted and not yet settled, sent or waiting for the carrier. A
+   * request that would pass it rejects at once with SHARD_UNAVAILABLE naming `maxInFlight`: no
+   * back-pressure queue, so a caller that issues more in one tick gets the error for the excess
+   * instead of the client holding every request (its encoded bytes, its callbacks) in memory.
+   * @default 65536
+   */
+  maxInFlight?: number
   /**
    * Most requests (by weight) waiting while the carrier is down after a failed attempt or a loss;
    * beyond it they reject SHARD_UNAVAILABLE at once. Requests made before the first attempt has
@@ -71,7 +90,7 @@ interface Pending<Out, In> {
   id: number
   payload: Out
   weight: number
-  /** When the request rejects TIMEOUT. */
+  /** When the request rejects TIMEOUT (set when it is sent). */
   deadline: number
   /** When a request still queued rejects SHARD_UNAVAILABLE. */
   queueDeadline: number
@@ -83,6 +102,12 @@ interface Pending<Out, In> {
 type State = 'idle' | 'connecting' | 'up' | 'down' | 'closing' | 'closed'
 
 const MAX_ID = 0xffffffff
+
+/** A carrier lost within this long of coming up does not reset the backoff (a peer that dies right after starting). */
+const STABLE_MS = 1000
+
+/** Most event-loop turns an overdue check waits while answers keep arriving (see `#expire`). */
+const MAX_EXPIRY_DEFERRALS = 64
 
 function positive(name: string, v: number | undefined, fallback: number, zero = false): number {
   if (v === undefined) return fallback
@@ -96,6 +121,7 @@ export class Link<Out, In> {
   #open: LinkOptions<Out, In>['open']
   #connectTimeout: number
   #requestTimeout: number
+  #maxInFlight: number
   #maxQueue: number
   #queueTimeout: number
   #reconnectDelay: number
@@ -115,7 +141,13 @@ export class Link<Out, In> {
   /** Requests waiting for the carrier, in arrival order. */
   #queue: Pending<Out, In>[] = []
   #queued = 0
+  /** Weight of the requests accepted and not settled (queued or in flight): what `maxInFlight` bounds. */
+  #held = 0
   #nextId = 1
+  /** An answer arrived since the timer fired: the overdue check waits one more turn. */
+  #heard = false
+  #deferrals = 0
+  #upSince = 0
   #timer: NodeJS.Timeout | null = null
   #timerAt = Infinity
   #retryTimer: NodeJS.Timeout | null = null
@@ -135,6 +167,7 @@ export class Link<Out, In> {
     this.#open = options.open
     this.#connectTimeout = positive('connectTimeout', options.connectTimeout, 3000)
     this.#requestTimeout = positive('requestTimeout', options.requestTimeout, 5000)
+    this.#maxInFlight = positive('maxInFlight', options.maxInFlight, 65_536)
     this.#maxQueue = positive('maxQueue', options.maxQueue, 1000, true)
     this.#queueTimeout = positive('queueTimeout', options.queueTimeout, this.#connectTimeout)
     this.#reconnectDelay = positive('reconnectDelay', options.reconnectDelay, 50)
@@ -154,6 +187,18 @@ export class Link<Out, In> {
   /** The last error that took the carrier down (or kept it from coming up), if any. */
   get lastError(): Error | null { return this.#lastError }
 
+  /**
+   * The error `submit` would reject a request of `weight` with at once (closed, or `maxInFlight`
+   * reached), or null. Lets a caller skip encoding a request that cannot go.
+   */
+  refusal(weight: number): ShardUnavailableError | null {
+    if (this.#state === 'closing' || this.#state === 'closed') return this.#unavailable('is closed')
+    if (this.#held + weight > this.#maxInFlight) {
+      return this.#unavailable(`has ${this.#held} requests in flight; ${weight} more would pass maxInFlight (${this.#maxInFlight})`)
+    }
+    return null
+  }
+
   /** Opens the carrier now instead of on the first request; resolves once it is up, rejects if the attempt fails. */
   connect(): Promise<void> {
     if (this.#state === 'up') return Promise.resolve()
@@ -165,9 +210,9 @@ export class Link<Out, In> {
   }
 
   /**
-   * Sends `payload`; resolves with the peer's answer. Rejects TIMEOUT after
-   * `requestTimeout`, SHARD_UNAVAILABLE when the carrier is lost with the request
-   * in flight, when the offline queue is full or has waited too long, or after close.
+   * Sends `payload`; resolves with the peer's answer. Rejects TIMEOUT `requestTimeout` after it
+   * was sent, SHARD_UNAVAILABLE when `maxInFlight` is reached, when the carrier is lost with the
+   * request in flight, when the offline queue is full or has waited too long, or after close.
    * @param weight how much of `maxQueue` the request takes while queued (a batch: its length)
    */
   request(payload: Out, weight = 1): Promise<In> {
@@ -180,19 +225,19 @@ export class Link<Out, In> {
    */
   submit(payload: Out, weight: number, resolve: (value: In) => void, reject: (error: Error) => void): void {
     {
-      const state = this.#state
-      if (state === 'closing' || state === 'closed') {
-        reject(this.#unavailable('is closed'))
+      const refusal = this.refusal(weight)
+      if (refusal !== null) {
+        reject(refusal)
         return
       }
-      const now = this.#now()
-      const p: Pending<Out, In> = {
-        id: 0, payload, weight, deadline: now + this.#requestTimeout, queueDeadline: 0, resolve, reject, done: false,
-      }
+      const state = this.#state
+      const p: Pending<Out, In> = { id: 0, payload, weight, deadline: 0, queueDeadline: 0, resolve, reject, done: false }
       if (state === 'up' && !this.#goingAway) {
+        this.#held += weight
         this.#send(p)
         return
       }
+      const now = this.#now()
       if (state === 'idle') this.#connectNow()
       // The offline limits are for a peer known to be unreachable. Before any attempt has failed
       // (the lazy first connect, a GOAWAY hand-over) requests wait for the carrier, each for at most
@@ -213,9 +258,10 @@ export class Link<Out, In> {
         }
       }
       p.queueDeadline = now + this.#queueTimeout
+      this.#held += weight
       this.#queue.push(p)
       this.#queued += weight
-      this.#arm(Math.min(p.deadline, p.queueDeadline))
+      this.#arm(p.queueDeadline)
       this.#timer?.ref()
     }
   }
@@ -267,15 +313,30 @@ export class Link<Out, In> {
     return new ShardUnavailableError(`shard "${this.name}" ${what}${suffix}`, cause ? { cause } : undefined)
   }
 
+  /** Marks a request settled (the caller is told next). */
+  #settle(p: Pending<Out, In>): void {
+    p.done = true
+    this.#held -= p.weight
+  }
+
   #send(p: Pending<Out, In>): void {
     let id = this.#nextId
     this.#nextId = id === MAX_ID ? 1 : id + 1
     while (this.#inflight.has(id)) id = this.#nextId++
     p.id = id
+    p.deadline = this.#now() + this.#requestTimeout
+    const channel = this.#channel as Channel<Out>
+    if (this.#inflight.size === 0) channel.busy?.(true)
     this.#inflight.set(id, p)
     this.#order.push(p)
     if (this.#timerAt > p.deadline) this.#arm(p.deadline)
-    ;(this.#channel as Channel<Out>).send(id, p.payload)
+    channel.send(id, p.payload)
+  }
+
+  /** No request is in flight any more: the carrier need not hold the process. */
+  #idle(): void {
+    this.#channel?.busy?.(false)
+    if (this.#drained !== null) this.#checkDrained()
   }
 
   #arm(at: number): void {
@@ -293,6 +354,21 @@ export class Link<Out, In> {
   #onTimer = (): void => {
     this.#timer = null
     this.#timerAt = Infinity
+    // Timers run before the event loop reads sockets and ports: after a stretch of this thread's own
+    // work, answers may be waiting unread. Look at deadlines once they have been read (setImmediate
+    // runs after the poll phase), and again a turn later while answers keep coming in.
+    this.#heard = false
+    this.#deferrals = 0
+    setImmediate(this.#expire)
+  }
+
+  #expire = (): void => {
+    if (this.#heard && this.#deferrals < MAX_EXPIRY_DEFERRALS) {
+      this.#heard = false
+      this.#deferrals++
+      setImmediate(this.#expire)
+      return
+    }
     const now = this.#now()
     let next = Infinity
     const order = this.#order
@@ -302,27 +378,27 @@ export class Link<Out, In> {
       if (p.done) { head++; continue }
       if (p.deadline > now) { next = p.deadline; break }
       head++
-      p.done = true
+      this.#settle(p)
       this.#inflight.delete(p.id)
-      p.reject(new TimeoutError(`request to shard "${this.name}" took over ${this.#requestTimeout} ms (option requestTimeout)`))
+      p.reject(new TimeoutError(`shard "${this.name}" did not answer within ${this.#requestTimeout} ms of sending (option requestTimeout); the request may still be applied`))
     }
     this.#compact(head)
     if (this.#queue.length > 0) {
       const keep: Pending<Out, In>[] = []
       for (const p of this.#queue) {
         if (p.done) continue
-        if (p.queueDeadline <= now || p.deadline <= now) {
-          p.done = true
+        if (p.queueDeadline <= now) {
+          this.#settle(p)
           this.#queued -= p.weight
           p.reject(this.#unavailable(`could not be reached within ${this.#queueTimeout} ms (option queueTimeout)`, this.#lastError))
         } else {
           keep.push(p)
-          next = Math.min(next, p.queueDeadline, p.deadline)
+          next = Math.min(next, p.queueDeadline)
         }
       }
       this.#queue = keep
     }
-    if (this.#inflight.size === 0) this.#checkDrained()
+    if (this.#inflight.size === 0) this.#idle()
     if (next !== Infinity) this.#arm(next)
   }
 
@@ -359,10 +435,11 @@ export class Link<Out, In> {
     const events: ChannelEvents<In> = {
       message: (id, payload) => {
         if (channel === null || this.#channel !== channel) return
+        this.#heard = true
         const p = this.#inflight.get(id)
         if (p === undefined) return
         this.#inflight.delete(id)
-        p.done = true
+        this.#settle(p)
         // Answers come in sending order: drop settled entries from the front as we go.
         const order = this.#order
         let head = this.#orderHead
@@ -370,19 +447,20 @@ export class Link<Out, In> {
         this.#compact(head)
         p.resolve(payload)
         if (this.#inflight.size === 0) {
-          if (this.#drained !== null) this.#checkDrained()
+          this.#idle()
           if (this.#goingAway) channel.end()
         }
       },
       reject: (id, error) => {
         if (channel === null || this.#channel !== channel) return
+        this.#heard = true
         const p = this.#inflight.get(id)
         if (p === undefined) return
         this.#inflight.delete(id)
-        p.done = true
+        this.#settle(p)
         p.reject(error)
         if (this.#inflight.size === 0) {
-          if (this.#drained !== null) this.#checkDrained()
+          this.#idle()
           if (this.#goingAway) channel.end()
         }
       },
@@ -412,7 +490,7 @@ export class Link<Out, In> {
         this.#channel = ch
         this.#goingAway = false
         this.#state = 'up'
-        this.#attempts = 0
+        this.#upSince = Date.now()
         this.#lastError = null
         const first = !this.#everUp
         this.#everUp = true
@@ -426,7 +504,8 @@ export class Link<Out, In> {
       },
       (err: unknown) => {
         clearTimeout(timer)
-        const error = ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : (err as Error)
+        // The transport's own error names its own option (a worker's startTimeout); else the connect timeout.
+        const error = !(err instanceof PyshardError) && ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : (err as Error)
         if (this.#state === 'connecting') this.#failed(this.#failure ?? error)
       },
     )
@@ -453,6 +532,7 @@ export class Link<Out, In> {
   /** A ready carrier went away. */
   #lost(error: Error): void {
     this.#channel = null
+    if (Date.now() - this.#upSince >= STABLE_MS) this.#attempts = 0
     const err = error instanceof PyshardError && error.code !== 'SHARD_UNAVAILABLE'
       ? error
       : this.#unavailable('lost its connection with requests in flight', error)
@@ -497,7 +577,7 @@ export class Link<Out, In> {
     this.#timer?.unref()
     for (const p of queue) {
       if (p.done) continue
-      p.done = true
+      this.#settle(p)
       p.reject(error)
     }
   }
@@ -508,7 +588,7 @@ export class Link<Out, In> {
     this.#order = []
     this.#orderHead = 0
     for (const p of pending) {
-      p.done = true
+      this.#settle(p)
       p.reject(error)
     }
     this.#checkDrained()

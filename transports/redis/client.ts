@@ -186,7 +186,7 @@ export class RedisShardClient implements ShardClient {
     if (this.#closing !== null) return Promise.reject(new ShardUnavailableError(`redis shard "${this.#spec.name}" is closed`))
     if (this.#pending + batch.length > this.#limits.maxPending) {
       return Promise.reject(new ShardUnavailableError(
-        `redis shard "${this.#spec.name}" has ${this.#pending} requests in flight (limit ${this.#limits.maxPending}, transportOptions.redisMaxPending)`,
+        `redis shard "${this.#spec.name}" has ${this.#pending} requests in flight (limit ${this.#limits.maxPending}, transportOptions.maxInFlight)`,
       ))
     }
     this.#pending += batch.length

@@ -16,7 +16,13 @@ import type { RedisClientLimits } from './client.js'
  * Settings read from `transportOptions` of `Pyshard.open` (all optional).
  */
 export interface RedisTransportOptions {
-  /** Requests in flight on one redis shard before new batches are refused with SHARD_UNAVAILABLE (bounds memory when Redis stalls). @default 65536 */
+  /**
+   * Most requests in flight on one redis shard; a batch that would pass it is refused at once with
+   * SHARD_UNAVAILABLE naming `maxInFlight` (bounds memory when Redis stalls). The same option as the
+   * tcp and worker transports'. @default 65536
+   */
+  maxInFlight?: number
+  /** @deprecated the old name of `maxInFlight`, still accepted; `maxInFlight` wins when both are set. */
   redisMaxPending?: number
   /** Scan cursors a redis shard client keeps open at once. @default 1024 */
   redisMaxCursors?: number
@@ -35,7 +41,7 @@ export interface RedisTransportOptions {
 /** Default prefix of every key a store writes (set `"prefix"` per shard so several stores can share one Redis). */
 export const DEFAULT_PREFIX = 'pyshard'
 
-const DEFAULTS = { redisMaxPending: 65_536, redisMaxCursors: 1024, redisCursorIdleMs: 60_000, redisMaxReconnectDelay: 1000 }
+const DEFAULTS = { maxInFlight: 65_536, redisMaxPending: 65_536, redisMaxCursors: 1024, redisCursorIdleMs: 60_000, redisMaxReconnectDelay: 1000 }
 
 function positive(options: Record<string, unknown>, name: keyof typeof DEFAULTS): number {
   return positiveInt(`transportOptions.${name}`, options[name], DEFAULTS[name])
@@ -161,7 +167,7 @@ export const transport: Transport = {
     const o = ctx.options
     if (o.redisClient !== undefined && typeof o.redisClient !== 'function') throw new TypeError('options.transportOptions.redisClient must be a constructor')
     const limits: RedisClientLimits = {
-      maxPending: positive(o, 'redisMaxPending'),
+      maxPending: o.maxInFlight !== undefined || o.redisMaxPending === undefined ? positive(o, 'maxInFlight') : positive(o, 'redisMaxPending'),
       maxCursors: positive(o, 'redisMaxCursors'),
       cursorIdleMs: positive(o, 'redisCursorIdleMs'),
     }

@@ -16,12 +16,12 @@ const data = workerData as HostData
 const codec = makeCodec(data.codec)
 let events: HostEvent[] = []
 
-function reply(id: number, answers: Response[][]): void {
+function reply(ids: number[], answers: Response[][]): void {
   const pending = events
   if (pending.length > 0) events = []
   try {
     const { body, transfer } = codec.encodeReply(answers)
-    const msg: HostMessage = pending.length > 0 ? { t: 'reply', id, body, events: pending } : { t: 'reply', id, body }
+    const msg: HostMessage = pending.length > 0 ? { t: 'reply', ids, body, events: pending } : { t: 'reply', ids, body }
     port!.postMessage(msg, transfer)
   } catch {
     // A processor result that cannot cross threads (a function, say): those answers become BAD_REQUEST.
@@ -34,7 +34,7 @@ function reply(id: number, answers: Response[][]): void {
       }
     }))
     const { body, transfer } = codec.encodeReply(safe)
-    port!.postMessage({ t: 'reply', id, body, events: pending } satisfies HostMessage, transfer)
+    port!.postMessage({ t: 'reply', ids, body, events: pending } satisfies HostMessage, transfer)
   }
 }
 
@@ -78,10 +78,10 @@ async function main(): Promise<void> {
       parts = codec.decodeBatch(msg.body)
     } catch (err) {
       // Undecodable input cannot be answered per request: the store fails the whole message.
-      port!.postMessage({ t: 'reply', id: msg.id, error: `the worker could not decode a batch: ${(err as Error).message}` } satisfies HostMessage)
+      port!.postMessage({ t: 'reply', ids: msg.ids, error: `the worker could not decode a batch: ${(err as Error).message}` } satisfies HostMessage)
       return
     }
-    reply(msg.id, answer(parts))
+    reply(msg.ids, answer(parts))
   })
 
   // Each host sweeps on its own timer; events of a sweep travel on the next reply, or on this timer.

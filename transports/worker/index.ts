@@ -13,9 +13,11 @@ import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
-import { BadConfigError, ShardUnavailableError, TimeoutError, errorFromCode, positiveInt } from '../../src/internal.js'
+import { BadConfigError, ShardUnavailableError, errorFromCode, positiveInt } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
-import type { Codec, HostData, HostMessage, HostShard, Part, ReplyMessage } from './messages.js'
+import { Link } from '../../src/link.js'
+import type { Channel, ChannelEvents } from '../../src/link.js'
+import type { BatchMessage, Codec, HostData, HostEvent, HostMessage, HostShard, Part } from './messages.js'
 import { makeCodec } from './codec.js'
 import type { WireCodec } from './codec.js'
 
@@ -36,9 +38,10 @@ export interface WorkerTransportOptions {
    */
   codec?: Codec
   /**
-   * Most requests in flight to one worker. A send that would go over it
-   * rejects at once with SHARD_UNAVAILABLE instead of queueing without bound.
-   * @default 65536
+   * Most requests held for one worker at once (sent and unanswered, or waiting for it to
+   * restart). A batch that would pass it rejects at once with SHARD_UNAVAILABLE naming
+   * `maxInFlight`, instead of queueing without bound (no back-pressure queue). The same option
+   * as the tcp and redis transports'. @default 65536
    */
   maxInFlight?: number
   /** V8 heap limits of each worker; a worker that runs out of memory is restarted (empty). @default Node's defaults */
@@ -64,10 +67,6 @@ const DEFAULTS: Settings = {
   startTimeout: 30_000,
   sweepInterval: 1000,
 }
-
-/** A restart within this long of the previous start counts as a crash loop and backs off. */
-const CRASH_LOOP_MS = 1000
-const MAX_RESTART_DELAY_MS = 5000
 
 /**
  * Published (only when someone subscribes) with `{ worker, shards }` each time
@@ -119,51 +118,39 @@ function hostUrl(): URL {
   return candidates.find((url) => existsSync(fileURLToPath(url))) ?? (candidates[0] as URL)
 }
 
-/** One batch handed to `send`, waiting for its message to go or come back. */
-interface OutPart {
-  shard: number
-  reqs: Request[]
-  resolve: (responses: Response[]) => void
-  reject: (err: Error) => void
-  /** The batch holds createIndex/dropIndex requests whose outcome the index list follows. */
-  admin: boolean
-}
-
-interface Pending {
-  parts: OutPart[]
-  n: number
-  /** When it times out (performance.now() ms). */
-  deadline: number
-}
-
 /** Index names created (and not dropped) through this transport, replayed into restarted workers. */
 type IndexLog = Set<string>
 
-/** One worker thread and the shards it hosts. */
+/** Flags (each with a value) that say how the main script was given; none applies to a worker's file entry. */
+const ENTRY_FLAGS = new Set(['--input-type', '-e', '--eval', '-p', '--print'])
+
+/**
+ * This process's `execArgv` for a worker: without the flags that say how the main script was given
+ * (`--input-type`, `-e`/`--eval`, `-p`/`--print` and their values, `-` for stdin), which a worker
+ * would inherit and fail to start with, and with every other flag kept (`--import`/`--require`/
+ * `--loader` hooks such as tsx, `--conditions`, ...).
+ */
+export function workerExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '-') continue
+    if (ENTRY_FLAGS.has(arg)) i++
+    else if (!ENTRY_FLAGS.has(arg.slice(0, arg.indexOf('=')))) out.push(arg)
+  }
+  return out
+}
+
+/** One worker thread and the shards it hosts, reached through one `Link`: a worker is its channel. */
 class WorkerGroup {
+  readonly link: Link<Part, Response[]>
   readonly #shards: HostShard[]
   readonly #names: string[]
   readonly #ctx: TransportContext
   readonly #settings: Settings
   readonly #indexes: IndexLog
   readonly #codec: WireCodec
-  #worker: Worker | null = null
-  #ready = false
-  /** Set while restarting after repeated crashes: sends fail fast. */
-  #down: Error | null = null
-  #closing = false
-  #closed: Promise<void> | null = null
-  #outbox: OutPart[] = []
-  #flushQueued = false
-  #pending = new Map<number, Pending>()
-  #inFlight = 0
-  #nextId = 1
-  #refed = true
-  #startedAt = 0
-  #crashes = 0
-  #restartTimer: NodeJS.Timeout | null = null
-  #timer: NodeJS.Timeout | null = null
-  #onIdle: (() => void) | null = null
+  #exited: Promise<unknown> = Promise.resolve()
   #clients: number
 
   constructor(shards: HostShard[], ctx: TransportContext, settings: Settings, indexes: IndexLog) {
@@ -174,334 +161,105 @@ class WorkerGroup {
     this.#indexes = indexes
     this.#clients = shards.length
     this.#codec = makeCodec(settings.codec)
-  }
-
-  /** Starts the first worker; resolves once it is ready. */
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const worker = this.#spawn()
-      const fail = (err: Error): void => {
-        clearTimeout(timer)
-        worker.removeAllListeners('message')
-        void worker.terminate()
-        this.#worker = null
-        reject(err)
-      }
-      const timer = setTimeout(() => {
-        fail(new ShardUnavailableError(`worker for shards ${this.#names.join(', ')} did not start within ${this.#settings.startTimeout} ms (transportOptions.startTimeout)`))
-      }, this.#settings.startTimeout)
-      const onStart = (msg: HostMessage): void => {
-        if (msg.t === 'ready') {
-          clearTimeout(timer)
-          worker.off('message', onStart)
-          worker.off('error', onEarlyError)
-          worker.off('exit', onEarlyExit)
-          this.#attach(worker)
-          this.#ready = true
-          this.#updateRef()
-          resolve()
-        } else if (msg.t === 'fatal') {
-          fail(errorFromCode(msg.code, msg.message))
-        }
-      }
-      const onEarlyError = (err: Error): void => fail(new ShardUnavailableError(`worker for shards ${this.#names.join(', ')} failed to start: ${err.message}`, { cause: err }))
-      const onEarlyExit = (code: number): void => fail(new ShardUnavailableError(`worker for shards ${this.#names.join(', ')} exited with code ${code} while starting`))
-      worker.on('message', onStart)
-      worker.on('error', onEarlyError)
-      worker.on('exit', onEarlyExit)
+    const what = `shard${shards.length > 1 ? 's' : ''} ${this.#names.join(', ')}`
+    this.link = new Link<Part, Response[]>({
+      name: this.#names.join(', '),
+      open: (events, signal) => this.#open(events, signal),
+      connectTimeout: settings.startTimeout,
+      requestTimeout: ctx.requestTimeout,
+      queueTimeout: Math.min(settings.startTimeout, ctx.requestTimeout),
+      maxInFlight: settings.maxInFlight,
+      // Requests made while a worker restarts wait for it, bounded like those in flight.
+      maxQueue: settings.maxInFlight,
+      onUp: (first) => {
+        if (!first) for (const shard of this.#names) ctx.emit('shardUp', { shard })
+      },
+      onDown: (error) => {
+        const err = error instanceof ShardUnavailableError ? error : new ShardUnavailableError(`the worker for ${what} failed: ${error.message}`, { cause: error })
+        for (const shard of this.#names) ctx.emit('shardDown', { shard, error: err })
+      },
     })
   }
 
-  #spawn(): Worker {
+  /**
+   * Starts a worker; resolves once it is ready. The createIndex of every index known to the store
+   * is posted first, so a restarted worker has them before the requests that waited for it.
+   */
+  #open(events: ChannelEvents<Response[]>, signal: AbortSignal): Promise<Channel<Part>> {
+    const names = this.#names.join(', ')
     const data: HostData = {
-      shards: this.#shards,
-      processors: this.#ctx.processors,
-      codec: this.#settings.codec,
-      sweepInterval: this.#settings.sweepInterval,
-      clock: this.#ctx.clock,
+      shards: this.#shards, processors: this.#ctx.processors, codec: this.#settings.codec,
+      sweepInterval: this.#settings.sweepInterval, clock: this.#ctx.clock,
     }
     const worker = new Worker(hostUrl(), {
       workerData: data,
+      execArgv: workerExecArgv(),
       ...(this.#settings.resourceLimits ? { resourceLimits: this.#settings.resourceLimits } : {}),
       // The host's stdout/stderr go straight to ours; nothing to pipe.
       stdout: false,
       stderr: false,
     })
-    this.#worker = worker
-    // A new Worker starts referenced.
-    this.#refed = true
-    this.#startedAt = Date.now()
+    this.#exited = new Promise((resolve) => worker.once('exit', resolve))
     if (startChannel.hasSubscribers) startChannel.publish({ worker, shards: [...this.#names] } satisfies WorkerStartMessage)
-    return worker
-  }
-
-  /** Wires a started worker's messages and faults. */
-  #attach(worker: Worker): void {
-    worker.on('message', (msg: HostMessage) => this.#onMessage(msg))
-    worker.on('error', (err: Error) => this.#fault(worker, err))
-    worker.on('exit', (code: number) => this.#fault(worker, new Error(`exited with code ${code}`)))
-    worker.on('messageerror', (err: Error) => this.#ctx.emit('error', new ShardUnavailableError(`a message from the worker for shards ${this.#names.join(', ')} could not be read: ${err.message}`, { cause: err })))
-  }
-
-  send(shard: number, reqs: Request[]): Promise<Response[]> {
-    if (this.#closing) return Promise.reject(new ShardUnavailableError(`shard "${this.#names[shard]}" is closed`))
-    if (this.#down !== null) return Promise.reject(this.#down)
-    if (this.#inFlight + reqs.length > this.#settings.maxInFlight) {
-      return Promise.reject(new ShardUnavailableError(
-        `the worker for shard "${this.#names[shard]}" has ${this.#inFlight} requests in flight; ${reqs.length} more would pass transportOptions.maxInFlight (${this.#settings.maxInFlight})`,
-      ))
+    const indexes = [...this.#indexes]
+    if (indexes.length > 0) {
+      const replay: Part[] = this.#shards.map((_, shard) => ({ shard, reqs: indexes.map((index): Request => ({ op: 'createIndex', index })) }))
+      const { body, transfer } = this.#codec.encodeBatch(replay)
+      worker.postMessage({ ids: [], body } satisfies BatchMessage, transfer)
     }
-    let admin = false
-    for (let i = 0; i < reqs.length; i++) {
-      const op = (reqs[i] as Request).op
-      if (op === 'createIndex' || op === 'dropIndex') {
-        admin = true
-        break
-      }
-    }
+    const channel = new WorkerChannel(worker, this.#codec, events, this.#ctx, this.#names)
     return new Promise((resolve, reject) => {
-      this.#outbox.push({ shard, reqs, resolve, reject, admin })
-      this.#inFlight += reqs.length
-      if (!this.#flushQueued) {
-        this.#flushQueued = true
-        // The router flushes every shard's batch from process.nextTick: a microtask runs after all of them,
-        // so the batches of this worker's shards issued in one tick share one message.
-        queueMicrotask(() => this.#flush())
+      let started = false
+      let fault: Error | null = null
+      const fail = (err: Error): void => {
+        if (started) return
+        started = true
+        signal.removeEventListener('abort', onAbort)
+        void worker.terminate()
+        reject(err)
       }
+      const onAbort = (): void => fail(new ShardUnavailableError(`worker for shards ${names} did not start within ${this.#settings.startTimeout} ms (transportOptions.startTimeout)`))
+      signal.addEventListener('abort', onAbort, { once: true })
+      worker.on('message', (msg: HostMessage) => {
+        if (started) channel.receive(msg)
+        else if (msg.t === 'ready') {
+          started = true
+          signal.removeEventListener('abort', onAbort)
+          channel.busy(false)
+          resolve(channel)
+        } else if (msg.t === 'fatal') fail(errorFromCode(msg.code, msg.message))
+      })
+      worker.on('error', (err: Error) => {
+        fault = err
+        fail(new ShardUnavailableError(`worker for shards ${names} failed to start: ${err.message}`, { cause: err }))
+      })
+      worker.on('exit', (code: number) => {
+        fail(new ShardUnavailableError(`worker for shards ${names} exited with code ${code} while starting`))
+        const cause = fault ?? new Error(`exited with code ${code}`)
+        events.close(new ShardUnavailableError(`the worker for shards ${names} failed (${cause.message}); its shards restart empty`, { cause }))
+      })
+      worker.on('messageerror', (err: Error) => this.#ctx.emit('error', new ShardUnavailableError(`a message from the worker for shards ${names} could not be read: ${err.message}`, { cause: err })))
     })
   }
 
-  #flush(): void {
-    this.#flushQueued = false
-    const parts = this.#outbox
-    if (parts.length === 0) return
-    this.#outbox = []
-    const worker = this.#worker
-    if (worker === null || this.#down !== null) {
-      const err = this.#down ?? new ShardUnavailableError(`the worker for shards ${this.#names.join(', ')} is not running`)
-      for (const p of parts) this.#settleFail(p, err)
-      this.#idleCheck()
-      return
+  /** Sends one shard's batch; resolves with its answers. */
+  submit(shard: number, reqs: Request[], done: (responses: Response[]) => void, fail: (err: unknown) => void): void {
+    let admin = false
+    for (let i = 0; i < reqs.length && !admin; i++) {
+      const op = (reqs[i] as Request).op
+      admin = op === 'createIndex' || op === 'dropIndex'
     }
-    const id = this.#nextId++
-    let n = 0
-    for (const p of parts) n += p.reqs.length
-    const wire: Part[] = parts.map((p) => ({ shard: p.shard, reqs: p.reqs }))
-    try {
-      const { body, transfer } = this.#codec.encodeBatch(wire)
-      worker.postMessage({ id, body }, transfer)
-    } catch (err) {
-      // A document that cannot cross threads (a function inside, say) fails alone, as BAD_REQUEST.
-      this.#sendSplit(parts, err as Error)
-      return
-    }
-    this.#pending.set(id, { parts, n, deadline: performance.now() + this.#ctx.requestTimeout })
-    if (this.#timer === null) this.#armTimer(this.#ctx.requestTimeout)
-    this.#updateRef()
+    // The index log follows what the shards accepted, for the replay into a restarted worker.
+    const answer = admin ? (res: Response[]): void => { this.#followIndexes(reqs, res); done(res) } : done
+    this.link.submit({ shard, reqs }, reqs.length, answer, fail)
   }
 
-  /** Answers the requests that cannot be sent with BAD_REQUEST and sends the rest. */
-  #sendSplit(parts: OutPart[], cause: Error): void {
-    for (const p of parts) {
-      const local = new Array<Response | undefined>(p.reqs.length)
-      const rest: Request[] = []
-      for (let i = 0; i < p.reqs.length; i++) {
-        const req = p.reqs[i] as Request
-        try {
-          structuredClone(req)
-          rest.push(req)
-        } catch (err) {
-          local[i] = { ok: false, code: 'BAD_REQUEST', message: `the request cannot be sent to a worker (documents must be JSON): ${(err as Error).message}` }
-        }
-      }
-      if (rest.length === p.reqs.length) {
-        // Nothing in this part is at fault: the message failed for another reason.
-        this.#settleFail(p, new ShardUnavailableError(`cannot send to the worker for shard "${this.#names[p.shard]}": ${cause.message}`, { cause }))
-        continue
-      }
-      this.#inFlight -= p.reqs.length - rest.length
-      const merge = (answers: Response[]): Response[] => {
-        let j = 0
-        return local.map((r) => r ?? (answers[j++] as Response))
-      }
-      if (rest.length === 0) {
-        p.resolve(merge([]))
-        continue
-      }
-      this.#outbox.push({ ...p, reqs: rest, resolve: (answers) => p.resolve(merge(answers)) })
-    }
-    if (this.#outbox.length > 0) this.#flush()
-    else this.#idleCheck()
-  }
-
-  #onMessage(msg: HostMessage): void {
-    if (msg.t === 'reply') this.#onReply(msg)
-    else if (msg.t === 'events') this.#emitEvents(msg.events)
-  }
-
-  #onReply(msg: ReplyMessage): void {
-    if (msg.events !== undefined) this.#emitEvents(msg.events)
-    const pending = this.#pending.get(msg.id)
-    if (pending === undefined) return // timed out, or the index replay of a restart
-    this.#pending.delete(msg.id)
-    this.#inFlight -= pending.n
-    let answers: Response[][] | undefined
-    let error = msg.error
-    if (error === undefined) {
-      try {
-        answers = this.#codec.decodeReply(msg.body)
-      } catch (err) {
-        error = `could not decode the worker's answer: ${(err as Error).message}`
-      }
-    }
-    const parts = pending.parts
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i] as OutPart
-      const res = answers?.[i]
-      if (res === undefined || res.length !== part.reqs.length) {
-        part.reject(new ShardUnavailableError(`the worker for shard "${this.#names[part.shard]}" gave no usable answer: ${error ?? 'wrong number of responses'}`))
-        continue
-      }
-      if (part.admin) this.#followIndexes(part.reqs, res)
-      part.resolve(res)
-    }
-    this.#idleCheck()
-  }
-
-  /** Keeps the index log in step with what the shards accepted. */
   #followIndexes(reqs: Request[], res: Response[]): void {
     for (let i = 0; i < reqs.length; i++) {
       const req = reqs[i] as Request
-      if (!(res[i] as Response).ok) continue
+      if (!res[i]?.ok) continue
       if (req.op === 'createIndex') this.#indexes.add(req.index)
       else if (req.op === 'dropIndex') this.#indexes.delete(req.index)
-    }
-  }
-
-  #emitEvents(events: NonNullable<ReplyMessage['events']>): void {
-    for (const e of events) this.#ctx.emit(e.type, { shard: this.#names[e.shard] ?? String(e.shard), index: e.index, key: e.key })
-  }
-
-  /**
-   * One timer per worker, not one per message: it fires at the oldest
-   * message's deadline (messages are kept in send order, so deadlines are in
-   * order too), fails what is overdue, and re-arms for the next.
-   */
-  #armTimer(ms: number): void {
-    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)))
-    // Pending answers keep the worker referenced; the timer itself need not hold the process.
-    this.#timer.unref()
-  }
-
-  #expire(): void {
-    this.#timer = null
-    const now = performance.now()
-    for (const [id, pending] of this.#pending) {
-      if (pending.deadline > now) {
-        this.#armTimer(pending.deadline - now)
-        break
-      }
-      this.#pending.delete(id)
-      this.#inFlight -= pending.n
-      // The worker may still apply these requests; it is busy, not lost, so it keeps its data.
-      for (const p of pending.parts) {
-        p.reject(new TimeoutError(`shard "${this.#names[p.shard]}" (in a worker) did not answer within ${this.#ctx.requestTimeout} ms (requestTimeout); the request may still be applied`))
-      }
-    }
-    this.#idleCheck()
-  }
-
-  #settleFail(part: OutPart, err: Error): void {
-    this.#inFlight -= part.reqs.length
-    part.reject(err)
-  }
-
-  /** The worker threw or exited: fail what it held, report the shards down, start a fresh one. */
-  #fault(worker: Worker, cause: Error): void {
-    if (worker !== this.#worker || this.#closing) return
-    this.#worker = null
-    this.#ready = false
-    void worker.terminate()
-    const what = `the worker for shards ${this.#names.join(', ')} failed (${cause.message}); its shards restart empty`
-    const err = new ShardUnavailableError(what, { cause })
-    for (const p of this.#pending.values()) {
-      for (const part of p.parts) part.reject(err)
-    }
-    this.#pending.clear()
-    this.#inFlight = 0
-    // Batches queued for the next message go to the new worker.
-    for (const p of this.#outbox) this.#inFlight += p.reqs.length
-    for (const name of this.#names) this.#ctx.emit('shardDown', { shard: name, error: err })
-    // Restart at once, unless the worker keeps dying right after starting: then back off, failing sends fast meanwhile.
-    this.#crashes = Date.now() - this.#startedAt < CRASH_LOOP_MS ? this.#crashes + 1 : 1
-    if (this.#crashes <= 1) this.#restart()
-    else {
-      const delay = Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (this.#crashes - 2))
-      this.#down = new ShardUnavailableError(`${what}; restarting in ${delay} ms after ${this.#crashes} failures in a row within ${CRASH_LOOP_MS} ms of starting`, { cause })
-      for (const p of this.#outbox) this.#settleFail(p, this.#down)
-      this.#outbox = []
-      this.#restartTimer = setTimeout(() => this.#restart(), delay)
-      this.#restartTimer.unref()
-    }
-    this.#idleCheck()
-  }
-
-  /**
-   * Starts a fresh worker. Messages posted before it is up wait in its port, so
-   * the index replay goes first and new batches follow at once.
-   */
-  #restart(): void {
-    this.#restartTimer = null
-    this.#down = null
-    if (this.#closing) return
-    const worker = this.#spawn()
-    const names = [...this.#indexes]
-    if (names.length > 0) {
-      const parts: Part[] = this.#shards.map((_, shard) => ({ shard, reqs: names.map((index): Request => ({ op: 'createIndex', index })) }))
-      const id = this.#nextId++
-      const { body, transfer } = this.#codec.encodeBatch(parts)
-      worker.postMessage({ id, body }, transfer)
-    }
-    const onStart = (msg: HostMessage): void => {
-      if (msg.t !== 'ready' && msg.t !== 'fatal') return
-      worker.off('message', onStart)
-      if (msg.t === 'fatal') {
-        this.#fault(worker, new Error(msg.message))
-        return
-      }
-      this.#ready = true
-      this.#updateRef()
-      for (const name of this.#names) this.#ctx.emit('shardUp', { shard: name })
-    }
-    worker.on('message', onStart)
-    this.#attach(worker)
-    if (this.#outbox.length > 0 && !this.#flushQueued) {
-      this.#flushQueued = true
-      queueMicrotask(() => this.#flush())
-    }
-  }
-
-  /**
-   * Keeps the worker referenced only while it holds work (or is starting), so an
-   * idle store never keeps the process alive, and an awaited answer always does.
-   */
-  #updateRef(): void {
-    const worker = this.#worker
-    if (worker === null) return
-    const busy = !this.#ready || this.#pending.size > 0
-    if (busy && !this.#refed) {
-      worker.ref()
-      this.#refed = true
-    } else if (!busy && this.#refed) {
-      worker.unref()
-      this.#refed = false
-    }
-  }
-
-  #idleCheck(): void {
-    if (this.#pending.size === 0) {
-      this.#updateRef()
-      if (this.#outbox.length === 0 && this.#onIdle !== null) this.#onIdle()
     }
   }
 
@@ -512,23 +270,137 @@ class WorkerGroup {
   }
 
   /** Lets what is in flight settle (bounded by requestTimeout), then ends the worker. */
-  close(): Promise<void> {
-    if (this.#closed === null) {
-      this.#closed = (async () => {
-        // The router flushes its last batches just before closing: let them reach the outbox and go.
-        await new Promise<void>((resolve) => queueMicrotask(resolve))
-        if (this.#pending.size > 0 || this.#outbox.length > 0 || this.#flushQueued) {
-          await new Promise<void>((resolve) => { this.#onIdle = resolve })
-        }
-        this.#closing = true
-        if (this.#restartTimer !== null) clearTimeout(this.#restartTimer)
-        if (this.#timer !== null) clearTimeout(this.#timer)
-        const worker = this.#worker
-        this.#worker = null
-        if (worker !== null) await worker.terminate()
-      })()
+  async close(): Promise<void> {
+    await this.link.close()
+    await this.#exited
+  }
+}
+
+/**
+ * A started worker as the link's channel. The parts sent in one tick (the router flushes every
+ * shard's batch from process.nextTick, and a microtask runs after all of them) travel as one
+ * message, with one id per part; the reply answers them part by part.
+ */
+class WorkerChannel implements Channel<Part> {
+  readonly #worker: Worker
+  readonly #codec: WireCodec
+  readonly #events: ChannelEvents<Response[]>
+  readonly #ctx: TransportContext
+  readonly #names: string[]
+  #ids: number[] = []
+  #parts: Part[] = []
+  #flushQueued = false
+  /** Answers given here (BAD_REQUEST) to requests of a part that could not cross threads, by part id. */
+  #local = new Map<number, (Response | undefined)[]>()
+
+  constructor(worker: Worker, codec: WireCodec, events: ChannelEvents<Response[]>, ctx: TransportContext, names: string[]) {
+    this.#worker = worker
+    this.#codec = codec
+    this.#events = events
+    this.#ctx = ctx
+    this.#names = names
+  }
+
+  send(id: number, part: Part): void {
+    this.#ids.push(id)
+    this.#parts.push(part)
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flush)
     }
-    return this.#closed
+  }
+
+  /** Referenced only while an answer is awaited: an idle store never keeps the process alive. */
+  busy(busy: boolean): void {
+    if (busy) this.#worker.ref()
+    else this.#worker.unref()
+  }
+
+  end(): void { void this.#worker.terminate() }
+
+  destroy(): void { void this.#worker.terminate() }
+
+  #flush = (): void => {
+    this.#flushQueued = false
+    const ids = this.#ids
+    const parts = this.#parts
+    this.#ids = []
+    this.#parts = []
+    try {
+      this.#post(ids, parts)
+    } catch (err) {
+      this.#postSplit(ids, parts, err as Error)
+    }
+  }
+
+  #post(ids: number[], parts: Part[]): void {
+    const { body, transfer } = this.#codec.encodeBatch(parts)
+    this.#worker.postMessage({ ids, body } satisfies BatchMessage, transfer)
+  }
+
+  /** A document that cannot cross threads (a function inside, say) fails alone, as BAD_REQUEST; the rest go. */
+  #postSplit(ids: number[], parts: Part[], cause: Error): void {
+    const keepIds: number[] = []
+    const keep: Part[] = []
+    parts.forEach((part, p) => {
+      const id = ids[p] as number
+      const local = new Array<Response | undefined>(part.reqs.length)
+      const rest: Request[] = []
+      part.reqs.forEach((req, i) => {
+        try {
+          structuredClone(req)
+          rest.push(req)
+        } catch (err) {
+          local[i] = { ok: false, code: 'BAD_REQUEST', message: `the request cannot be sent to a worker (documents must be JSON): ${(err as Error).message}` }
+        }
+      })
+      if (rest.length === part.reqs.length) {
+        // Nothing in this part is at fault: the message failed for another reason.
+        this.#events.reject(id, new ShardUnavailableError(`cannot send to the worker for shard "${this.#names[part.shard]}": ${cause.message}`, { cause }))
+      } else if (rest.length === 0) {
+        this.#events.message(id, local as Response[])
+      } else {
+        this.#local.set(id, local)
+        keepIds.push(id)
+        keep.push({ shard: part.shard, reqs: rest })
+      }
+    })
+    if (keep.length > 0) this.#post(keepIds, keep)
+  }
+
+  receive(msg: HostMessage): void {
+    if (msg.t === 'events') this.#emitEvents(msg.events)
+    if (msg.t !== 'reply') return
+    if (msg.events !== undefined) this.#emitEvents(msg.events)
+    let answers: Response[][] | undefined
+    let error = msg.error
+    if (error === undefined) {
+      try {
+        answers = this.#codec.decodeReply(msg.body)
+      } catch (err) {
+        error = `could not decode the worker's answer: ${(err as Error).message}`
+      }
+    }
+    msg.ids.forEach((id, p) => {
+      const local = this.#local.get(id)
+      if (local !== undefined) this.#local.delete(id)
+      const res = answers?.[p]
+      if (res === undefined) {
+        this.#events.reject(id, new ShardUnavailableError(`the worker for shards ${this.#names.join(', ')} gave no usable answer: ${error ?? 'no answer for a part'}`))
+        return
+      }
+      if (local === undefined) {
+        this.#events.message(id, res)
+        return
+      }
+      let j = 0
+      for (let i = 0; i < local.length; i++) local[i] ??= res[j++]
+      this.#events.message(id, local as Response[])
+    })
+  }
+
+  #emitEvents(events: HostEvent[]): void {
+    for (const e of events) this.#ctx.emit(e.type, { shard: this.#names[e.shard] ?? String(e.shard), index: e.index, key: e.key })
   }
 }
 
@@ -560,10 +432,10 @@ export const transport: Transport = {
       group.push({ name: spec.name, start: spec.start, end: spec.end, size: spec.size, onFull: spec.onFull })
     })
     const groups = members.map((shards) => new WorkerGroup(shards, ctx, settings, indexes))
-    const started = await Promise.allSettled(groups.map((g) => g.start()))
+    const started = await Promise.allSettled(groups.map((g) => g.link.connect()))
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed !== undefined) {
-      await Promise.allSettled(groups.map((g) => g.close()))
+      for (const g of groups) g.link.destroy()
       const reason = failed.reason as Error
       throw reason instanceof BadConfigError || reason instanceof ShardUnavailableError
         ? reason
@@ -574,7 +446,8 @@ export const transport: Transport = {
       const shard = local[i] as number
       let closed = false
       return {
-        send: (batch) => group.send(shard, batch),
+        send: (batch) => new Promise((resolve, reject) => group.submit(shard, batch, resolve, reject)),
+        submit: (batch, done, fail) => group.submit(shard, batch, done, fail),
         close: () => {
           if (closed) return Promise.resolve()
           closed = true

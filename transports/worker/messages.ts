@@ -34,9 +34,9 @@ export interface Part {
   reqs: Request[]
 }
 
-/** Store → host: the batches of one tick for this worker's shards, `Part[]` encoded by the codec. */
+/** Store → host: the batches of one tick for this worker's shards, `Part[]` encoded by the codec; `ids[i]` names part i. */
 export interface BatchMessage {
-  id: number
+  ids: number[]
   body: unknown
 }
 
@@ -48,10 +48,10 @@ export interface HostEvent {
   key: string
 }
 
-/** Host → store: the answers to one batch message, one `Response[]` per part, in order. */
+/** Host → store: the answers to one batch message, one `Response[]` per part, in order (`ids` as sent). */
 export interface ReplyMessage {
   t: 'reply'
-  id: number
+  ids: number[]
   /** One `Response[]` per part, encoded by the codec (absent when `error` is set). */
   body?: unknown
   /** Events since the last message, when there were any. */
