@@ -1,0 +1,125 @@
+/**
+ * What `import 'pyshard'` costs, against `import 'lru-cache'`, same run: each
+ * sample is a fresh Node process that times one `await import()` of the
+ * package (ESM) or one `require()` (CJS) and exits. Cases alternate within a
+ * round so a slow phase of the machine hits them alike; the figure is the
+ * median over rounds. The build is measured (dist/), built first unless
+ * BENCH_NO_BUILD=1.
+ *
+ *   node --import tsx bench/import-cost.bench.ts [rounds] [--before=DIR]
+ *
+ * `--before=DIR` adds the build in DIR (a checkout of an earlier commit with its
+ * own dist/) as one more case, for a before/after in the same run.
+ */
+import { spawnSync } from 'node:child_process'
+import { writeFileSync, mkdirSync, existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { createRequire } from 'node:module'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { median, machine, RESULTS } from './lib.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const args = process.argv.slice(2)
+const ROUNDS = Number(args.find((a) => /^\d+$/.test(a)) ?? 21)
+const before = args.find((a) => a.startsWith('--before='))?.slice('--before='.length)
+
+if (process.env.BENCH_NO_BUILD !== '1') {
+  console.log('building (tsup)...')
+  if (spawnSync('npx', ['tsup', '--silent'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('build failed')
+}
+
+const requireHere = createRequire(import.meta.url)
+interface Case { name: string; esm: string; cjs: string }
+const cases: Case[] = [
+  {
+    name: 'lru-cache',
+    esm: import.meta.resolve('lru-cache'),
+    cjs: requireHere.resolve('lru-cache'),
+  },
+  {
+    name: 'pyshard',
+    esm: pathToFileURL(join(ROOT, 'dist/src/index.js')).href,
+    cjs: join(ROOT, 'dist/src/index.cjs'),
+  },
+]
+if (before !== undefined) {
+  const dir = resolve(before)
+  if (!existsSync(join(dir, 'dist/src/index.js'))) throw new Error(`--before: ${dir}/dist/src/index.js is missing (build it there first)`)
+  cases.push({ name: 'pyshard (before)', esm: pathToFileURL(join(dir, 'dist/src/index.js')).href, cjs: join(dir, 'dist/src/index.cjs') })
+}
+
+// The child writes with fs.writeSync: touching process.stdout would load `net` for a pipe.
+const ESM_PROBE = 'const t = performance.now(); await import(process.argv[1]); const ms = performance.now() - t; (await import("node:fs")).writeSync(1, String(ms))'
+const CJS_PROBE = 'const t = performance.now(); require(process.argv[1]); const ms = performance.now() - t; require("node:fs").writeSync(1, String(ms))'
+/** Nothing imported: what a fresh process costs before any package, for the wall-time column. */
+const EMPTY_PROBE = 'require("node:fs").writeSync(1, "0")'
+
+interface Sample { importMs: number; wallMs: number }
+
+function sample(kind: 'esm' | 'cjs' | 'none', target: string): Sample {
+  const argv = kind === 'esm' ? ['--input-type=module', '-e', ESM_PROBE, target] : ['-e', kind === 'cjs' ? CJS_PROBE : EMPTY_PROBE, target]
+  const t = performance.now()
+  const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8' })
+  const wallMs = performance.now() - t
+  if (r.status !== 0) throw new Error(`probe of ${target} exited ${r.status}: ${r.stderr}`)
+  return { importMs: Number(r.stdout), wallMs }
+}
+
+const results: Record<string, { esm: Sample[]; cjs: Sample[] }> = {}
+for (const c of cases) results[c.name] = { esm: [], cjs: [] }
+const empty: Sample[] = []
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotate the order each round so no case always runs first.
+  const order = cases.map((_, i) => cases[(i + round) % cases.length] as Case)
+  for (const c of order) {
+    const r = results[c.name] as { esm: Sample[]; cjs: Sample[] }
+    r.esm.push(sample('esm', c.esm))
+    r.cjs.push(sample('cjs', c.cjs))
+  }
+  empty.push(sample('none', ''))
+}
+
+const med = (xs: Sample[], f: keyof Sample): number => Math.round(median(xs.map((x) => x[f])) * 10) / 10
+const summary = Object.fromEntries(cases.map((c) => {
+  const r = results[c.name] as { esm: Sample[]; cjs: Sample[] }
+  return [c.name, {
+    esmImportMs: med(r.esm, 'importMs'), esmWallMs: med(r.esm, 'wallMs'),
+    cjsRequireMs: med(r.cjs, 'importMs'), cjsWallMs: med(r.cjs, 'wallMs'),
+    allEsmImportMs: r.esm.map((x) => Math.round(x.importMs * 10) / 10),
+  }]
+}))
+const lru = summary['lru-cache'] as { esmImportMs: number; cjsRequireMs: number }
+const ratio = (name: string, f: 'esmImportMs' | 'cjsRequireMs'): number => Math.round(((summary[name] as Record<string, number>)[f] as number) / lru[f] * 100) / 100
+const out = {
+  date: new Date().toISOString(),
+  machine: machine(),
+  rounds: ROUNDS,
+  note: 'each sample a fresh node process; importMs = one await import() (ESM) or require() (CJS) timed inside it; wallMs = spawn to exit; medians over rounds, cases alternating',
+  emptyProcessWallMs: med(empty, 'wallMs'),
+  cases: summary,
+  ratios: Object.fromEntries(cases.filter((c) => c.name !== 'lru-cache').map((c) => [c.name, { esm: ratio(c.name, 'esmImportMs'), cjs: ratio(c.name, 'cjsRequireMs') }])),
+  target: 'pyshard ESM import at most 2x lru-cache',
+}
+mkdirSync(RESULTS, { recursive: true })
+writeFileSync(join(RESULTS, 'import-cost.json'), `${JSON.stringify(out, null, 2)}\n`)
+
+const rows = cases.map((c) => {
+  const s = summary[c.name] as { esmImportMs: number; esmWallMs: number; cjsRequireMs: number; cjsWallMs: number }
+  const r = c.name === 'lru-cache' ? '1.00x' : `**${ratio(c.name, 'esmImportMs').toFixed(2)}x**`
+  const rc = c.name === 'lru-cache' ? '1.00x' : `${ratio(c.name, 'cjsRequireMs').toFixed(2)}x`
+  return `| ${c.name} | ${s.esmImportMs} | ${r} | ${s.esmWallMs} | ${s.cjsRequireMs} | ${rc} | ${s.cjsWallMs} |`
+})
+const md = `# Import cost (bench/import-cost.bench.ts)
+
+Measured ${out.date.slice(0, 10)} on ${out.machine}. Each sample is a fresh Node process that imports one package
+and exits; median of ${ROUNDS} rounds, cases alternating within a round. A process that imports nothing takes
+${out.emptyProcessWallMs} ms from spawn to exit.
+
+| package | ESM import (ms) | vs lru-cache | process wall (ms) | CJS require (ms) | vs lru-cache | process wall (ms) |
+| --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+- target: importing pyshard costs at most 2x lru-cache (ESM, same run); what it loads is pinned by test/import-cost.test.ts
+`
+writeFileSync(join(RESULTS, 'import-cost.md'), md)
+console.log(md)
