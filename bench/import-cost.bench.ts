@@ -49,12 +49,16 @@ if (before !== undefined) {
 }
 
 // The child writes with fs.writeSync: touching process.stdout would load `net` for a pipe.
-const ESM_PROBE = 'const t = performance.now(); await import(process.argv[1]); const ms = performance.now() - t; (await import("node:fs")).writeSync(1, String(ms))'
-const CJS_PROBE = 'const t = performance.now(); require(process.argv[1]); const ms = performance.now() - t; require("node:fs").writeSync(1, String(ms))'
+// CPU time (this process, all threads) beside wall time: on a loaded machine it moves less.
+const TIMED = (load: string): string =>
+  `const c = process.cpuUsage(); const t = performance.now(); ${load}; const ms = performance.now() - t; const u = process.cpuUsage(c); ` +
+  'WRITE(1, ms + " " + (u.user + u.system) / 1000)'
+const ESM_PROBE = TIMED('await import(process.argv[1])').replace('WRITE', '(await import("node:fs")).writeSync')
+const CJS_PROBE = TIMED('require(process.argv[1])').replace('WRITE', 'require("node:fs").writeSync')
 /** Nothing imported: what a fresh process costs before any package, for the wall-time column. */
-const EMPTY_PROBE = 'require("node:fs").writeSync(1, "0")'
+const EMPTY_PROBE = 'require("node:fs").writeSync(1, "0 0")'
 
-interface Sample { importMs: number; wallMs: number }
+interface Sample { importMs: number; cpuMs: number; wallMs: number }
 
 function sample(kind: 'esm' | 'cjs' | 'none', target: string): Sample {
   const argv = kind === 'esm' ? ['--input-type=module', '-e', ESM_PROBE, target] : ['-e', kind === 'cjs' ? CJS_PROBE : EMPTY_PROBE, target]
@@ -62,7 +66,8 @@ function sample(kind: 'esm' | 'cjs' | 'none', target: string): Sample {
   const r = spawnSync(process.execPath, argv, { cwd: ROOT, encoding: 'utf8' })
   const wallMs = performance.now() - t
   if (r.status !== 0) throw new Error(`probe of ${target} exited ${r.status}: ${r.stderr}`)
-  return { importMs: Number(r.stdout), wallMs }
+  const [importMs, cpuMs] = r.stdout.split(' ').map(Number) as [number, number]
+  return { importMs, cpuMs, wallMs }
 }
 
 const results: Record<string, { esm: Sample[]; cjs: Sample[] }> = {}
@@ -80,34 +85,35 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const med = (xs: Sample[], f: keyof Sample): number => Math.round(median(xs.map((x) => x[f])) * 10) / 10
-const summary = Object.fromEntries(cases.map((c) => {
+interface Figures { esmImportMs: number; esmCpuMs: number; esmWallMs: number; cjsRequireMs: number; cjsCpuMs: number; cjsWallMs: number; allEsmImportMs: number[] }
+const summary: Record<string, Figures> = Object.fromEntries(cases.map((c) => {
   const r = results[c.name] as { esm: Sample[]; cjs: Sample[] }
   return [c.name, {
-    esmImportMs: med(r.esm, 'importMs'), esmWallMs: med(r.esm, 'wallMs'),
-    cjsRequireMs: med(r.cjs, 'importMs'), cjsWallMs: med(r.cjs, 'wallMs'),
+    esmImportMs: med(r.esm, 'importMs'), esmCpuMs: med(r.esm, 'cpuMs'), esmWallMs: med(r.esm, 'wallMs'),
+    cjsRequireMs: med(r.cjs, 'importMs'), cjsCpuMs: med(r.cjs, 'cpuMs'), cjsWallMs: med(r.cjs, 'wallMs'),
     allEsmImportMs: r.esm.map((x) => Math.round(x.importMs * 10) / 10),
   }]
 }))
-const lru = summary['lru-cache'] as { esmImportMs: number; cjsRequireMs: number }
-const ratio = (name: string, f: 'esmImportMs' | 'cjsRequireMs'): number => Math.round(((summary[name] as Record<string, number>)[f] as number) / lru[f] * 100) / 100
+const lru = summary['lru-cache'] as Figures
+type Figure = 'esmImportMs' | 'esmCpuMs' | 'cjsRequireMs'
+const ratio = (name: string, f: Figure): number => Math.round(((summary[name] as Figures)[f] / lru[f]) * 100) / 100
 const out = {
   date: new Date().toISOString(),
   machine: machine(),
   rounds: ROUNDS,
-  note: 'each sample a fresh node process; importMs = one await import() (ESM) or require() (CJS) timed inside it; wallMs = spawn to exit; medians over rounds, cases alternating',
+  note: 'each sample a fresh node process; importMs = one await import() (ESM) or require() (CJS) timed inside it, cpuMs = the process CPU time (all threads) over it; wallMs = spawn to exit; medians over rounds, cases alternating',
   emptyProcessWallMs: med(empty, 'wallMs'),
   cases: summary,
-  ratios: Object.fromEntries(cases.filter((c) => c.name !== 'lru-cache').map((c) => [c.name, { esm: ratio(c.name, 'esmImportMs'), cjs: ratio(c.name, 'cjsRequireMs') }])),
+  ratios: Object.fromEntries(cases.filter((c) => c.name !== 'lru-cache').map((c) => [c.name, { esm: ratio(c.name, 'esmImportMs'), esmCpu: ratio(c.name, 'esmCpuMs'), cjs: ratio(c.name, 'cjsRequireMs') }])),
   target: 'pyshard ESM import at most 2x lru-cache',
 }
 mkdirSync(RESULTS, { recursive: true })
 writeFileSync(join(RESULTS, 'import-cost.json'), `${JSON.stringify(out, null, 2)}\n`)
 
 const rows = cases.map((c) => {
-  const s = summary[c.name] as { esmImportMs: number; esmWallMs: number; cjsRequireMs: number; cjsWallMs: number }
-  const r = c.name === 'lru-cache' ? '1.00x' : `**${ratio(c.name, 'esmImportMs').toFixed(2)}x**`
-  const rc = c.name === 'lru-cache' ? '1.00x' : `${ratio(c.name, 'cjsRequireMs').toFixed(2)}x`
-  return `| ${c.name} | ${s.esmImportMs} | ${r} | ${s.esmWallMs} | ${s.cjsRequireMs} | ${rc} | ${s.cjsWallMs} |`
+  const s = summary[c.name] as Figures
+  const x = (f: Figure, bold = false): string => (c.name === 'lru-cache' ? '1.00x' : bold ? `**${ratio(c.name, f).toFixed(2)}x**` : `${ratio(c.name, f).toFixed(2)}x`)
+  return `| ${c.name} | ${s.esmImportMs} | ${x('esmImportMs', true)} | ${s.esmCpuMs} | ${x('esmCpuMs')} | ${s.esmWallMs} | ${s.cjsRequireMs} | ${x('cjsRequireMs')} | ${s.cjsWallMs} |`
 })
 const md = `# Import cost (bench/import-cost.bench.ts)
 
@@ -115,8 +121,8 @@ Measured ${out.date.slice(0, 10)} on ${out.machine}. Each sample is a fresh Node
 and exits; median of ${ROUNDS} rounds, cases alternating within a round. A process that imports nothing takes
 ${out.emptyProcessWallMs} ms from spawn to exit.
 
-| package | ESM import (ms) | vs lru-cache | process wall (ms) | CJS require (ms) | vs lru-cache | process wall (ms) |
-| --- | --- | --- | --- | --- | --- | --- |
+| package | ESM import (ms) | vs lru-cache | its CPU time (ms) | vs lru-cache | process wall (ms) | CJS require (ms) | vs lru-cache | process wall (ms) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 - target: importing pyshard costs at most 2x lru-cache (ESM, same run); what it loads is pinned by test/import-cost.test.ts
