@@ -6,10 +6,11 @@
  * median over rounds. The build is measured (dist/), built first unless
  * BENCH_NO_BUILD=1.
  *
- *   node --import tsx bench/import-cost.bench.ts [rounds] [--before=DIR]
+ *   node --import tsx bench/import-cost.bench.ts [rounds] [--before=DIR] [--before-label=NAME]
  *
  * `--before=DIR` adds the build in DIR (a checkout of an earlier commit with its
- * own dist/) as one more case, for a before/after in the same run.
+ * own dist/) as one more case, for a before/after in the same run; NAME (say, the
+ * commit) names it in the table.
  */
 import { spawnSync } from 'node:child_process'
 import { writeFileSync, mkdirSync, existsSync } from 'node:fs'
@@ -22,6 +23,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
 const ROUNDS = Number(args.find((a) => /^\d+$/.test(a)) ?? 21)
 const before = args.find((a) => a.startsWith('--before='))?.slice('--before='.length)
+const beforeLabel = args.find((a) => a.startsWith('--before-label='))?.slice('--before-label='.length) ?? 'before'
 
 if (process.env.BENCH_NO_BUILD !== '1') {
   console.log('building (tsup)...')
@@ -45,7 +47,7 @@ const cases: Case[] = [
 if (before !== undefined) {
   const dir = resolve(before)
   if (!existsSync(join(dir, 'dist/src/index.js'))) throw new Error(`--before: ${dir}/dist/src/index.js is missing (build it there first)`)
-  cases.push({ name: 'pyshard (before)', esm: pathToFileURL(join(dir, 'dist/src/index.js')).href, cjs: join(dir, 'dist/src/index.cjs') })
+  cases.push({ name: `pyshard (${beforeLabel})`, esm: pathToFileURL(join(dir, 'dist/src/index.js')).href, cjs: join(dir, 'dist/src/index.cjs') })
 }
 
 // The child writes with fs.writeSync: touching process.stdout would load `net` for a pipe.

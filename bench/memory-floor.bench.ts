@@ -8,10 +8,10 @@
  * call by call, timed in CPU time (medians), which this shared machine's load
  * skews least; the ratios are taken from the interleaved medians.
  *
- *   node --import tsx bench/memory-floor.bench.ts [--before=DIR] [--calls=N] [--time=S]
+ *   node --import tsx bench/memory-floor.bench.ts [--before=DIR] [--before-label=NAME] [--calls=N] [--time=S]
  *
  * `--before=DIR` adds the build in DIR/dist (an earlier commit) as more cases, for a
- * before/after in one run.
+ * before/after in one run; NAME (say, the commit) names it in the report.
  */
 import { LRUCache } from 'lru-cache'
 import { existsSync } from 'node:fs'
@@ -24,6 +24,7 @@ const arg = (name: string): string | undefined => process.argv.find((a) => a.sta
 const CALLS = Number(arg('calls') ?? 300)
 const MAX_TIME = Number(arg('time') ?? 1)
 const beforeDir = arg('before')
+const beforeLabel = arg('before-label') ?? 'before'
 
 const pkg = await loadPyshard()
 const { Pyshard, hashKey } = pkg
@@ -200,9 +201,18 @@ const results = await runSuite('memory-floor', 'memory transport vs a minimal sk
 
 // Interleaved: one call of each case in turn, CALLS times; per-case medians of the CPU time
 // each call took (this process's), which other processes on the machine inflate less than wall time.
+// The order is shuffled every round: a case that always ran after the same other case would
+// always find the caches that case left behind.
 const times = cases.map(() => [] as number[])
+const order = cases.map((_, c) => c)
+let seed = 12345
+const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296)
 for (let i = 0; i < CALLS; i++) {
-  for (let c = 0; c < cases.length; c++) {
+  for (let j = order.length - 1; j > 0; j--) {
+    const k = Math.floor(random() * (j + 1))
+    ;[order[j], order[k]] = [order[k] as number, order[j] as number]
+  }
+  for (const c of order) {
     const t = process.cpuUsage()
     await (cases[c] as Case).fn()
     const u = process.cpuUsage(t)
@@ -240,9 +250,9 @@ const notes = [
   `write: pyshard / sketch **${ratios.writeVsSketch?.toFixed(2)}x** (target ≥ 0.9x), pyshard / lru-cache ${ratios.writeVsLru?.toFixed(2)}x`,
   `the sketch itself reads at ${ratios.sketchReadVsLru?.toFixed(2)}x lru-cache; with an entry record per key it reads at ${ratios.recordsReadVsSketch?.toFixed(2)}x the plain sketch, and pyshard reads at ${ratios.readVsRecords?.toFixed(2)}x / writes at ${ratios.writeVsRecords?.toFixed(2)}x that sketch`,
   ...(before !== null ? [
-    `before (${beforeDir}): read ${ratios.beforeReadVsSketch?.toFixed(2)}x the sketch (${ratios.beforeReadVsLru?.toFixed(2)}x lru-cache), write ${ratios.beforeWriteVsSketch?.toFixed(2)}x the sketch (${ratios.beforeWriteVsLru?.toFixed(2)}x lru-cache)`,
+    `${beforeLabel}: read ${ratios.beforeReadVsSketch?.toFixed(2)}x the sketch (${ratios.beforeReadVsLru?.toFixed(2)}x lru-cache), write ${ratios.beforeWriteVsSketch?.toFixed(2)}x the sketch (${ratios.beforeWriteVsLru?.toFixed(2)}x lru-cache)`,
   ] : []),
-  `ratios from interleaved medians of CPU time (${CALLS} calls of ${PER_CALL} operations per case, cases alternating); benny's wall-clock rates beside them`,
+  `ratios from interleaved medians of CPU time (${CALLS} calls of ${PER_CALL} operations per case, cases in a new random order each round); benny's wall-clock rates beside them`,
   'sketch: its own textbook MurmurHash3 loop (the same hash values as hashKey, checked), 4 ranges in a Float64Array, one Map per range, `{ hash, record }` / `{ hash, size }` built per call, each method `async`',
   measuredFrom(),
 ]
