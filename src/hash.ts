@@ -114,6 +114,13 @@ function hashKeyUtf8(index: string, key: string): number {
   return murmurScratch(n, 0) / 4294967296
 }
 
+// The murmur state after hashing `lastIndex + ':'` (an ASCII index): block hash, pending tail
+// word and byte count. Hashing is synchronous, so one module-level cache is safe.
+let lastIndex: string | null = null
+let lastH1 = 0
+let lastK1 = 0
+let lastN = 0
+
 /**
  * The position of `key` of `index` in [0, 1):
  * `murmur3(utf8(index + ':' + key)) / 2^32`.
@@ -122,23 +129,38 @@ export function hashKey(index: string, key: string): number {
   // Fast path for ASCII (the usual key): the code units are the bytes, hashed
   // straight from the strings, the key a whole 4-byte word at a time once
   // aligned. The first non-ASCII unit sends the whole key to the UTF-8 path.
-  let h1 = 0
-  let k1 = 0
-  let n = 0
-  const a = index.length
-  for (let i = 0; i < a; i++) {
-    const c = index.charCodeAt(i)
-    if (c >= 0x80) return hashKeyUtf8(index, key)
-    k1 |= c << ((n & 3) << 3)
+  // The state after `index:` is kept for the last ASCII index: a store mostly
+  // hashes keys of one index after another, so only the key is hashed then.
+  let h1: number
+  let k1: number
+  let n: number
+  if (index === lastIndex) {
+    h1 = lastH1
+    k1 = lastK1
+    n = lastN
+  } else {
+    h1 = 0
+    k1 = 0
+    n = 0
+    const a = index.length
+    for (let i = 0; i < a; i++) {
+      const c = index.charCodeAt(i)
+      if (c >= 0x80) return hashKeyUtf8(index, key)
+      k1 |= c << ((n & 3) << 3)
+      if ((++n & 3) === 0) {
+        h1 = mix(h1, k1)
+        k1 = 0
+      }
+    }
+    k1 |= 0x3a << ((n & 3) << 3)
     if ((++n & 3) === 0) {
       h1 = mix(h1, k1)
       k1 = 0
     }
-  }
-  k1 |= 0x3a << ((n & 3) << 3)
-  if ((++n & 3) === 0) {
-    h1 = mix(h1, k1)
-    k1 = 0
+    lastIndex = index
+    lastH1 = h1
+    lastK1 = k1
+    lastN = n
   }
   const b = key.length
   let i = 0

@@ -2,7 +2,7 @@
  * The bootstrap config, parsed and validated: shards sorted by range, each with
  * its transport, plus an `epoch` that grows whenever the map changes.
  */
-import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { BadConfigError } from './errors.js'
 import type { OnFull } from './shard.js'
 
@@ -64,6 +64,16 @@ export interface ShardSpec extends ShardConfig {
   size: number
   onFull: OnFull
   transport: string
+}
+
+/**
+ * `node:fs`, fetched only when a config file is read. A static ESM import of it would cost every
+ * `import 'pyshard'` some 10 ms: Node builds fs's ESM namespace by reading every export, which
+ * loads its stream classes.
+ */
+function readText(path: string): string {
+  const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs')
+  return fs.readFileSync(path, 'utf8')
 }
 
 function fail(message: string): never {
@@ -179,7 +189,7 @@ export class ShardMap {
   static load(path: string, knownTransports?: readonly string[]): ShardMap {
     let text: string
     try {
-      text = readFileSync(path, 'utf8')
+      text = readText(path)
     } catch (err) {
       fail(`cannot read config file ${path}: ${(err as Error).message}`)
     }

@@ -89,6 +89,21 @@ test('ASCII keys and indexes of every length and alignment hash like their UTF-8
   }
 })
 
+test('the remembered index prefix never leaks into another index: alternating, equal-content, non-ASCII and empty indexes', () => {
+  const indexes = ['users', 'orders', 'users', 'ключи', 'users', '', 'users', 'a', 'ab', 'abc', 'abcd', 'abc', 'é', 'x'.repeat(300), 'users']
+  for (let round = 0; round < 3; round++) {
+    for (const index of indexes) {
+      // A copy with the same content but another string object must hash the same.
+      const same = [...index].join('')
+      for (const key of ['', 'k', 'key-000000000042', 'é', '😀', 'ab']) {
+        const want = reference(`${index}:${key}`) / 2 ** 32
+        assert.is(hashKey(index, key), want, `${index}:${key}`)
+        assert.is(hashKey(same, key), want, `${index}:${key} (copy of the index)`)
+      }
+    }
+  }
+})
+
 test('positions are in [0,1) and spread over the range', () => {
   const buckets = new Array(10).fill(0)
   for (let i = 0; i < 10_000; i++) {
