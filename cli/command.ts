@@ -47,7 +47,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Values
     }) as { values: Values; positionals: string[] }
   } catch (err) {
     // parseArgs messages end with hints written for a script author ("To specify a positional argument...").
-    throw new UsageError(((err as Error).message.split('. ')[0] ?? '').replace(/\.$/, ''))
+    throw new UsageError(((err as Error).message.split(/\.\s/)[0] ?? '').replace(/\.$/, ''))
   }
   if (parsed.values.help === true) return { ...parsed, help: true }
   const want = cmd.positionals
