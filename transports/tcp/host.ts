@@ -378,6 +378,8 @@ class HostConnection {
     if (this.#dead) return
     this.#dead = true
     this.#release()
+    // Drops what it held at once, not when the socket is finally gone.
+    this.#decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME)
     this.#host.handler.clientError?.(error, this.remote)
     const body: ErrorBody = { code: error.code, message: error.message }
     const socket = this.socket
