@@ -7,6 +7,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Pyshard, hashKey } from '../../src/index.js'
 import { rejectsWith } from '../helpers/assert.js'
+import { values } from './values.js'
 import type { Json } from '../../src/index.js'
 
 export interface ConformanceOptions {
@@ -264,5 +265,6 @@ export function conformance(name: string, makeStore: () => Promise<Pyshard>, opt
     })
   }
 
+  values(test, makeStore)
   test.run()
 }
