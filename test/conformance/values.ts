@@ -29,7 +29,7 @@ const ACCEPTED: [string, () => Json][] = [
   ['own __proto__ and constructor keys', () => JSON.parse('{"__proto__":{"polluted":true},"constructor":{"name":"x"},"a":1}') as Json],
   ['lone surrogates in a document', () => ({ high: 'x\uD800', low: '\uDC00y', both: ['\uDBFF', 'a\uDFFFb'], ['k\uD801']: 1 })],
   ['a lone surrogate string as the whole document', () => '\uD800'],
-  ['large and tiny numbers', () => [Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 60, -(2 ** 40), 1e-300, 123456789.123456789]],
+  ['large and tiny numbers', () => [Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 60, -(2 ** 40), 1e-300, 0.1 + 0.2]],
   ['-0 (read back as JSON writes it)', () => ({ z: -0, list: [-0] })],
   ['nesting of 64 levels', () => nested(64)],
 ]
