@@ -34,6 +34,11 @@ export interface TcpClientOptions {
   reconnectDelay?: number
   /** Cap of the reconnect delay (ms). @default 2000 */
   maxReconnectDelay?: number
+  /**
+   * Ask the server for the shapes extension (requests and answers of known shapes travel without
+   * key names; docs/wire.md). Off, the connection speaks standard MessagePack only. @default true
+   */
+  shapes?: boolean
 }
 
 /** Size of the buffer a plain TCP connection reads into (bigger frames arrive over several reads). */
@@ -48,6 +53,8 @@ export interface TcpTarget {
   maxFrameSize?: number
   /** Role the server must answer with. */
   role: HelloOkBody['role']
+  /** Ask for the shapes extension. @default true */
+  shapes?: boolean
 }
 
 /** A BATCH frame to send, with what it was encoded from (to encode it again for a server that answered its HELLO differently). */
@@ -194,7 +201,8 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
       }
     }
     socket.on(target.tls ? 'secureConnect' : 'connect', () => {
-      const hello: HelloBody = { v: PROTOCOL_VERSION, maxFrameSize, shapes: true }
+      const hello: HelloBody = { v: PROTOCOL_VERSION, maxFrameSize }
+      if (target.shapes !== false) hello.shapes = true
       if (target.token !== undefined) hello.token = target.token
       socket.write(encodeFrame(FrameKind.HELLO, 0, hello))
     })
@@ -245,6 +253,11 @@ export class TcpShardClient implements ShardClient {
     const target: TcpTarget = {
       host: spec.host as string, port: spec.port as number, token: ctx.token, tls: tlsOption,
       maxFrameSize: this.#maxFrameSize, role: 'shard',
+    }
+    const shapes = option<boolean>(spec, ctx, 'shapes')
+    if (shapes !== undefined) {
+      if (typeof shapes !== 'boolean') throw new TypeError(`options.transportOptions.shapes must be a boolean, got ${String(shapes)}`)
+      target.shapes = shapes
     }
     const options: LinkOptions<OutgoingBatch, unknown> = {
       name: spec.name,
