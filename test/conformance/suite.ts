@@ -11,6 +11,7 @@ import { ttl } from './ttl.js'
 import { eviction } from './eviction.js'
 import { events } from './events.js'
 import { close } from './close.js'
+import { values } from './values.js'
 import type { Caps, Concern, Ctx, MakeStore } from './context.js'
 
 export type { Caps, MakeStore, OpenedStore, StoreSettings } from './context.js'
@@ -38,6 +39,7 @@ export function conformance(name: string, makeStore: MakeStore, caps: Caps = {})
   })
 
   for (const concern of CONCERNS) concern(test, makeStore, { ...caps, name })
+  values(test, caps)
 
   test.run()
 }

@@ -4,7 +4,8 @@
  */
 import type tls from 'node:tls'
 import { openTcpChannel } from './client.js'
-import { FrameKind, encodeFrame } from './codec.js'
+import type { OutgoingBatch } from './client.js'
+import { encodeBatchFrame } from './codec.js'
 import { Link } from '../../src/link.js'
 import type { ClusterConfig } from '../../src/shard-map.js'
 import { BadRequestError, errorFromCode } from '../../src/errors.js'
@@ -36,11 +37,11 @@ export function parseAddress(target: string): { host: string; port: number } {
 
 /** A client of a bootstrap server: the map and the cluster's health. */
 export class BootstrapClient {
-  readonly #conn: Link<Buffer, unknown>
+  readonly #conn: Link<OutgoingBatch, unknown>
 
   constructor(target: string, options: BootstrapClientOptions = {}) {
     const { host, port } = parseAddress(target)
-    this.#conn = new Link<Buffer, unknown>({
+    this.#conn = new Link<OutgoingBatch, unknown>({
       name: `bootstrap ${target}`,
       open: (events, signal) => openTcpChannel({ host, port, token: options.token, tls: options.tls, role: 'bootstrap' }, events, signal),
       connectTimeout: options.connectTimeout ?? 3000,
@@ -50,7 +51,8 @@ export class BootstrapClient {
   }
 
   async #call(req: BootstrapRequest): Promise<unknown> {
-    const answers = (await this.#conn.request(encodeFrame(FrameKind.BATCH, 0, [req]))) as Response[]
+    const batch = [req]
+    const answers = (await this.#conn.request({ frame: encodeBatchFrame(0, batch), shapes: false, batch })) as Response[]
     const r = answers[0]
     if (r === undefined) throw new BadRequestError('the bootstrap server sent no answer')
     if (!r.ok) throw errorFromCode(r.code, r.message, r.epoch)

@@ -42,6 +42,11 @@ export interface TcpClientOptions {
   reconnectDelay?: number
   /** Cap of the reconnect delay (ms). @default 2000 */
   maxReconnectDelay?: number
+  /**
+   * Ask the server for the shapes extension (requests and answers of known shapes travel without
+   * key names; docs/wire.md). Off, the connection speaks standard MessagePack only. @default true
+   */
+  shapes?: boolean
 }
 
 /** Size of the buffer a plain TCP connection reads into (bigger frames arrive over several reads). */
@@ -56,14 +61,33 @@ export interface TcpTarget {
   maxFrameSize?: number
   /** Role the server must answer with. */
   role: HelloOkBody['role']
+  /** Ask for the shapes extension. @default true */
+  shapes?: boolean
+}
+
+/** A BATCH frame to send, with what it was encoded from (to encode it again for a server that answered its HELLO differently). */
+export interface OutgoingBatch {
+  /** The encoded frame (id 0; the channel sets it). */
+  frame: Buffer
+  /** Whether `frame` uses the shapes extension. */
+  shapes: boolean
+  batch: readonly unknown[]
+}
+
+/** A connection to a server: the channel plus what the server said in HELLO_OK. */
+export interface TcpChannel extends Channel<OutgoingBatch> {
+  /** Largest frame the server accepts (its HELLO_OK). */
+  readonly serverMaxFrameSize: number
+  /** Whether this connection uses the shapes extension (the server agreed). */
+  readonly shapes: boolean
 }
 
 /**
- * Opens a socket, says HELLO (with the token) and waits for HELLO_OK. The
- * channel carries encoded BATCH frames out (`encodeFrame(FrameKind.BATCH, 0, batch)`;
- * it sets the id) and decoded RESULT bodies in.
+ * Opens a socket, says HELLO (with the token, asking for shapes) and waits for HELLO_OK.
+ * The channel carries BATCH frames out (it sets the id; a frame bigger than the server
+ * accepts is not sent: that request alone fails FRAME_TOO_LARGE) and decoded RESULT bodies in.
  */
-export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>, signal: AbortSignal): Promise<Channel<Buffer>> {
+export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>, signal: AbortSignal): Promise<TcpChannel> {
   return new Promise((resolve, reject) => {
     const maxFrameSize = target.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     // A server that ignores our maxFrameSize (an older or a foreign one) may still send a bigger
@@ -103,10 +127,27 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
     socket.setNoDelay(true)
     let ready = false
     let settled = false
-    const channel: Channel<Buffer> = {
+    let shapes = false
+    let serverMax = maxFrameSize
+    const channel: TcpChannel = {
+      get serverMaxFrameSize() { return serverMax },
+      get shapes() { return shapes },
       // The router hands over one batch per shard per tick, so a frame per write is already
       // one write per tick; corking to merge writes measured no faster and adds a tick of latency.
-      send(id, batchFrame) {
+      send(id, out) {
+        let batchFrame = out.frame
+        if (out.shapes !== shapes) {
+          try {
+            batchFrame = encodeBatchFrame(0, out.batch, shapes)
+          } catch (err) {
+            events.reject(id, err instanceof PyshardError ? err : new BadRequestError(String(err)))
+            return
+          }
+        }
+        if (batchFrame.length > serverMax) {
+          events.reject(id, new FrameTooLargeError(`the request (${batchFrame.length} bytes) exceeds the maximum frame size of ${serverMax} bytes that ${target.host}:${target.port} accepts (its maxFrameSize)`))
+          return
+        }
         setFrameId(batchFrame, id)
         socket.write(batchFrame)
       },
@@ -128,17 +169,17 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
     signal.addEventListener('abort', onAbort, { once: true })
     const onFrame = (kind: number, id: number, body: Buffer): void => {
       if (kind === FrameKind.RESULT && ready) {
-        if (parts.size === 0 && skipped.size === 0) events.message(id, decodeResults(body))
+        if (parts.size === 0 && skipped.size === 0) events.message(id, decodeResults(body, shapes))
         else if (skipped.has(id)) finishSkipped(id, body.length + 9)
         else {
           const head = parts.get(id)
           parts.delete(id)
-          const last = decodeResults(body)
+          const last = decodeResults(body, shapes)
           events.message(id, head === undefined || !Array.isArray(last) ? last : head.concat(last))
         }
       } else if (kind === FrameKind.RESULT_PART && ready) {
         if (skipped.has(id)) return
-        const some = decodeResults(body)
+        const some = decodeResults(body, shapes)
         if (!Array.isArray(some)) throw new BadRequestError(`a RESULT_PART frame from ${target.host}:${target.port} must carry an array`)
         const head = parts.get(id)
         if (head === undefined) parts.set(id, some)
@@ -156,6 +197,9 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
           fail(new ShardUnavailableError(`${target.host}:${target.port} is a ${String(ok?.role)} server, not a ${target.role} server`))
           return
         }
+        shapes = ok.shapes === true
+        // A server that states no limit (an older one) is held to ours.
+        if (Number.isSafeInteger(ok.maxFrameSize) && ok.maxFrameSize >= 64) serverMax = Math.min(maxFrameSize, ok.maxFrameSize)
         ready = true
         settled = true
         signal.removeEventListener('abort', onAbort)
@@ -166,6 +210,7 @@ export function openTcpChannel(target: TcpTarget, events: ChannelEvents<unknown>
     }
     socket.on(target.tls ? 'secureConnect' : 'connect', () => {
       const hello: HelloBody = { v: PROTOCOL_VERSION, maxFrameSize }
+      if (target.shapes !== false) hello.shapes = true
       if (target.token !== undefined) hello.token = target.token
       socket.write(encodeFrame(FrameKind.HELLO, 0, hello))
     })
@@ -199,8 +244,12 @@ function option<T>(spec: ShardSpec, ctx: TransportContext, name: keyof TcpClient
 /** The router's handle on one shard server. */
 export class TcpShardClient implements ShardClient {
   readonly spec: ShardSpec
-  readonly #conn: Link<Buffer, unknown>
+  readonly #conn: Link<OutgoingBatch, unknown>
   readonly #maxFrameSize: number
+  /** What the server said in its last HELLO_OK (null before the first connection). */
+  #server: { maxFrameSize: number; shapes: boolean } | null = null
+  /** Settles once the first connection attempt has (or has not) come up. */
+  #firstUp: Promise<unknown> | null = null
 
   /**
    * @param hooks `onUp` is called on every (re)connection, first one included (the bootstrap server configures the shard there)
@@ -213,9 +262,18 @@ export class TcpShardClient implements ShardClient {
       host: spec.host as string, port: spec.port as number, token: ctx.token, tls: tlsOption,
       maxFrameSize: this.#maxFrameSize, role: 'shard',
     }
-    const options: LinkOptions<Buffer, unknown> = {
+    const shapes = option<boolean>(spec, ctx, 'shapes')
+    if (shapes !== undefined) {
+      if (typeof shapes !== 'boolean') throw new TypeError(`options.transportOptions.shapes must be a boolean, got ${String(shapes)}`)
+      target.shapes = shapes
+    }
+    const options: LinkOptions<OutgoingBatch, unknown> = {
       name: spec.name,
-      open: (events, signal) => openTcpChannel(target, events, signal),
+      open: async (events, signal) => {
+        const channel = await openTcpChannel(target, events, signal)
+        this.#server = { maxFrameSize: channel.serverMaxFrameSize, shapes: channel.shapes }
+        return channel
+      },
       connectTimeout: ctx.connectTimeout,
       requestTimeout: ctx.requestTimeout,
       onUp: (first) => {
@@ -255,24 +313,46 @@ export class TcpShardClient implements ShardClient {
       fail(refusal)
       return
     }
-    let batchFrame: Buffer
+    const server = this.#server
+    if (server === null) {
+      // Before the first HELLO_OK the server's limit and shapes are unknown: wait for it (once),
+      // so that no frame is sent bigger than the server accepts. If it does not come, the link's
+      // offline queue decides as for any request.
+      this.#firstUp ??= this.#conn.connect().catch(() => {})
+      void this.#firstUp.then(() => this.#submit(batch, done, fail))
+      return
+    }
+    this.#submit(batch, done, fail)
+  }
+
+  /** The largest frame sent: ours, or the server's when it accepts less. */
+  get #limit(): number {
+    const server = this.#server
+    return server === null ? this.#maxFrameSize : Math.min(this.#maxFrameSize, server.maxFrameSize)
+  }
+
+  #submit(batch: Request[], done: (responses: Response[]) => void, fail: (err: unknown) => void): void {
+    const shapes = this.#server?.shapes ?? false
+    let frame: Buffer
     try {
-      batchFrame = encodeBatchFrame(0, batch)
+      frame = encodeBatchFrame(0, batch, shapes)
     } catch {
       this.#sendEach(batch).then(done, fail)
       return
     }
-    if (batchFrame.length > this.#maxFrameSize) {
+    if (frame.length > this.#limit) {
       this.#split(batch).then(done, fail)
       return
     }
-    this.#conn.submit(batchFrame, batch.length, done as (value: unknown) => void, fail)
+    this.#conn.submit({ frame, shapes, batch }, batch.length, done as (value: unknown) => void, fail)
   }
 
   /** A batch too big for one frame travels in halves; a single request that is too big answers FRAME_TOO_LARGE. */
   async #split(batch: Request[]): Promise<Response[]> {
     if (batch.length === 1) {
-      return [errorResponse(new FrameTooLargeError(`the request exceeds the maximum frame size of ${this.#maxFrameSize} bytes (option maxFrameSize)`))]
+      const limit = this.#limit
+      const whose = limit < this.#maxFrameSize ? "the shard server's maxFrameSize" : 'option maxFrameSize'
+      return [errorResponse(new FrameTooLargeError(`the request exceeds the maximum frame size of ${limit} bytes (${whose})`))]
     }
     const mid = batch.length >> 1
     const [a, b] = await Promise.all([this.send(batch.slice(0, mid)), this.send(batch.slice(mid))])

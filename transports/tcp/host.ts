@@ -12,7 +12,7 @@ import {
   FrameDecoder, FrameKind, PROTOCOL_VERSION, DEFAULT_MAX_FRAME_SIZE, decodeBatch, decodeBody, encodeBody, encodeFrame, encodeResultFrame,
 } from './codec.js'
 import type { ErrorBody, HelloBody, HelloOkBody } from './codec.js'
-import { AuthFailedError, BadRequestError, FrameTooLargeError, PyshardError, errorResponse } from '../../src/internal.js'
+import { AuthFailedError, BadRequestError, FrameTooLargeError, PyshardError, ShardUnavailableError, errorResponse } from '../../src/internal.js'
 import type { Response } from '../../src/internal.js'
 
 /** Options every pyshard server takes. */
@@ -42,6 +42,14 @@ export interface HostOptions {
   maxWriteBuffer?: number
   /** Most client connections open at once; more are closed as they come (`net.Server.maxConnections`). @default 10000 */
   maxConnections?: number
+  /**
+   * Bytes the server holds for frames that have not fully arrived, across all connections
+   * together. A connection whose input would pass it gets an ERROR frame (SHARD_UNAVAILABLE)
+   * and is closed, so peers that send most of a big frame and stop cannot grow the server
+   * past it (each may otherwise hold up to `maxFrameSize`). At least `maxFrameSize`.
+   * @default 4 × maxFrameSize (256 MiB with the default maxFrameSize)
+   */
+  maxIncompleteBytes?: number
 }
 
 /**
@@ -84,6 +92,7 @@ export interface ResolvedHostOptions {
   closeTimeout: number
   maxWriteBuffer: number
   maxConnections: number
+  maxIncompleteBytes: number
 }
 
 /** Checks host options; throws TypeError naming the bad one. */
@@ -101,12 +110,18 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     throw new TypeError(`options.token is required to listen on the non-loopback address "${host}" (or set options.insecure: true to serve it without one)`)
   }
   if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) throw new TypeError('options.tls must be an object of node:tls options')
+  const maxFrameSize = int('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 64)
+  const maxIncompleteBytes = int('maxIncompleteBytes', options.maxIncompleteBytes, 4 * maxFrameSize, 1)
+  if (maxIncompleteBytes < maxFrameSize) {
+    throw new TypeError(`options.maxIncompleteBytes must be at least options.maxFrameSize (${maxFrameSize}), got ${maxIncompleteBytes}`)
+  }
   return {
     host,
     port,
     token: options.token,
     tls: options.tls,
-    maxFrameSize: int('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 64),
+    maxFrameSize,
+    maxIncompleteBytes,
     handshakeTimeout: int('handshakeTimeout', options.handshakeTimeout, 10_000, 1),
     closeTimeout: int('closeTimeout', options.closeTimeout, 5000, 0),
     maxWriteBuffer: int('maxWriteBuffer', options.maxWriteBuffer, 1024 * 1024, 1),
@@ -131,10 +146,10 @@ const FRAME_SLACK = 32
  * are too big, `split` sends them in RESULT_PART frames ending with a RESULT frame; without it
  * (a client that did not say it takes parts) the ones that do not fit become FRAME_TOO_LARGE.
  */
-export function encodeAnswers(id: number, answers: Response[], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, split = false): Buffer[] {
+export function encodeAnswers(id: number, answers: Response[], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, split = false, shapes = false): Buffer[] {
   let whole: Buffer | null = null
   try {
-    whole = encodeResultFrame(id, answers)
+    whole = encodeResultFrame(id, answers, shapes)
   } catch {
     // Some answer cannot be encoded: found below, one by one.
   }
@@ -146,7 +161,7 @@ export function encodeAnswers(id: number, answers: Response[], maxFrameSize = DE
     let answer = a
     let size: number
     try {
-      size = encodeBody(a).length
+      size = encodeBody(a, shapes).length
     } catch (err) {
       answer = errorResponse(new BadRequestError(`the answer cannot be sent: ${(err as Error).message}`))
       size = encodeBody(answer).length
@@ -167,7 +182,7 @@ export function encodeAnswers(id: number, answers: Response[], maxFrameSize = DE
     ;(groups[groups.length - 1] as Response[]).push(answer)
     used += size
   }
-  return groups.map((g, i) => encodeFrame(i === groups.length - 1 ? FrameKind.RESULT : FrameKind.RESULT_PART, id, g))
+  return groups.map((g, i) => encodeFrame(i === groups.length - 1 ? FrameKind.RESULT : FrameKind.RESULT_PART, id, g, shapes))
 }
 
 class HostConnection {
@@ -181,6 +196,10 @@ class HostConnection {
   #answerMax: number
   /** The client takes answers split into RESULT_PART frames. */
   #split = false
+  /** The client asked for the shapes extension in its HELLO. */
+  #shapes = false
+  /** Bytes of incomplete frames this connection holds, as counted in `FrameHost.incompleteBytes`. */
+  #held = 0
   #out: Buffer[] = []
   #outBytes = 0
   #paused = false
@@ -205,6 +224,7 @@ class HostConnection {
     socket.on('close', () => {
       if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
       this.#dead = true
+      this.#release()
       host.forget(this)
     })
   }
@@ -215,12 +235,29 @@ class HostConnection {
       // A chunk that was already on its way when reading paused waits with the rest.
       if (this.#paused) this.#decoder.hold(chunk)
       else this.#decoder.push(chunk, this.#onFrame)
+      this.#count()
     } catch (err) {
       this.#failWith(err)
       return
     }
     this.#flush()
     this.#host.handler.afterBurst?.()
+  }
+
+  /** Updates the server-wide count of incomplete-frame bytes; over `maxIncompleteBytes`, this connection is refused. */
+  #count(): void {
+    const held = this.#decoder.buffered
+    const total = this.#host.addIncomplete(held - this.#held)
+    this.#held = held
+    if (held > 0 && total > this.#host.options.maxIncompleteBytes) {
+      throw new ShardUnavailableError(`the server holds ${total} bytes of frames that have not fully arrived, across all connections, more than ${this.#host.options.maxIncompleteBytes} (option maxIncompleteBytes); this connection is closed`)
+    }
+  }
+
+  /** Gives back this connection's share of the incomplete-frame bytes (it holds none any more). */
+  #release(): void {
+    if (this.#held !== 0) this.#host.addIncomplete(-this.#held)
+    this.#held = 0
   }
 
   /** Answers one frame; returns false (stop cutting frames) once the answers waiting for this peer exceed maxWriteBuffer. */
@@ -231,12 +268,12 @@ class HostConnection {
       return true
     }
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
-    const batch = decodeBatch(body)
+    const batch = decodeBatch(body, this.#shapes)
     if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
     const answers = this.#host.handler.batch(batch)
     let whole: Buffer | null = null
     try {
-      whole = encodeResultFrame(id, answers)
+      whole = encodeResultFrame(id, answers, this.#shapes)
     } catch {
       // An answer that cannot be encoded: encodeAnswers finds it.
     }
@@ -244,7 +281,7 @@ class HostConnection {
       this.#out.push(whole)
       this.#outBytes += whole.length
     } else {
-      for (const out of encodeAnswers(id, answers, this.#answerMax, this.#split)) {
+      for (const out of encodeAnswers(id, answers, this.#answerMax, this.#split, this.#shapes)) {
         this.#out.push(out)
         this.#outBytes += out.length
       }
@@ -275,12 +312,13 @@ class HostConnection {
       this.#answerMax = Math.min(this.#answerMax, hello.maxFrameSize)
       this.#split = true
     }
+    this.#shapes = hello.shapes === true
     this.#authed = true
     this.#decoder.maxFrameSize = this.#host.options.maxFrameSize
     this.#decoder.limitName = 'option maxFrameSize'
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer)
     this.#handshakeTimer = null
-    const ok: HelloOkBody = { v: PROTOCOL_VERSION, role: this.#host.role }
+    const ok: HelloOkBody = { v: PROTOCOL_VERSION, role: this.#host.role, maxFrameSize: this.#host.options.maxFrameSize, shapes: this.#shapes }
     const out = encodeFrame(FrameKind.HELLO_OK, 0, ok)
     this.#out.push(out)
     this.#outBytes += out.length
@@ -319,6 +357,7 @@ class HostConnection {
     this.#paused = false
     try {
       this.#decoder.resume(this.#onFrame)
+      this.#count()
     } catch (err) {
       this.#failWith(err)
       return
@@ -338,9 +377,14 @@ class HostConnection {
   fail(error: PyshardError): void {
     if (this.#dead) return
     this.#dead = true
+    this.#release()
+    // Drops what it held at once, not when the socket is finally gone.
+    this.#decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME)
     this.#host.handler.clientError?.(error, this.remote)
     const body: ErrorBody = { code: error.code, message: error.message }
     const socket = this.socket
+    // Nothing more is read from it: what it still sends is neither held nor read.
+    socket.pause()
     if (!socket.destroyed && socket.writable) socket.end(encodeFrame(FrameKind.ERROR, 0, body))
     else socket.destroy()
     // A client that does not read must not keep the connection half-open.
@@ -378,6 +422,7 @@ export class FrameHost {
   #connections = new Set<HostConnection>()
   #address: { host: string; port: number } | null = null
   #closing: Promise<void> | null = null
+  #incomplete = 0
 
   constructor(options: ResolvedHostOptions, role: HelloOkBody['role'], handler: HostHandler) {
     this.options = options
@@ -390,6 +435,15 @@ export class FrameHost {
 
   /** Connections open now. */
   get connections(): number { return this.#connections.size }
+
+  /** Bytes held now for frames that have not fully arrived, across all connections (capped by `maxIncompleteBytes`). */
+  get incompleteBytes(): number { return this.#incomplete }
+
+  /** Adds `delta` to `incompleteBytes`; returns the new total. */
+  addIncomplete(delta: number): number {
+    this.#incomplete += delta
+    return this.#incomplete
+  }
 
   listen(): Promise<{ host: string; port: number }> {
     if (this.#server !== null) return Promise.reject(new Error('already listening'))

@@ -176,6 +176,9 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   /** Client connections open now. */
   get connections(): number { return this.#host.connections }
 
+  /** Bytes held now for frames that have not fully arrived, across all connections (capped by `maxIncompleteBytes`). */
+  get incompleteBytes(): number { return this.#host.incompleteBytes }
+
   /**
    * Stops accepting connections, answers what has arrived, ends every connection, then (with a
    * `dataDir`) saves the shard, then resolves.
