@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
-import { BadConfigError, ShardUnavailableError, errorFromCode, positiveInt } from '../../src/internal.js'
+import { BadConfigError, ShardUnavailableError, errorFromCode, errorResponse, measure, positiveInt } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import { Link } from '../../src/link.js'
 import type { Channel, ChannelEvents } from '../../src/link.js'
@@ -244,6 +244,29 @@ class WorkerGroup {
 
   /** Sends one shard's batch; resolves with its answers. */
   submit(shard: number, reqs: Request[], done: (responses: Response[]) => void, fail: (err: unknown) => void): void {
+    // Structured clone would turn a class instance (or a Date...) into something else on the way:
+    // what is not JSON is refused here, BAD_REQUEST for that request alone, as in this thread.
+    let bad: Map<number, Response> | null = null
+    for (let i = 0; i < reqs.length; i++) {
+      const req = reqs[i] as Request
+      if (req.op !== 'write') continue
+      try {
+        measure(req.doc)
+      } catch (err) {
+        ;(bad ??= new Map()).set(i, errorResponse(err))
+      }
+    }
+    if (bad !== null) {
+      const refused = bad
+      const rest = reqs.filter((_, i) => !refused.has(i))
+      const merge = (res: Response[]): Response[] => {
+        let j = 0
+        return reqs.map((_, i) => refused.get(i) ?? (res[j++] as Response))
+      }
+      if (rest.length === 0) done(merge([]))
+      else this.submit(shard, rest, (res) => done(merge(res)), fail)
+      return
+    }
     let admin = false
     for (let i = 0; i < reqs.length && !admin; i++) {
       const op = (reqs[i] as Request).op
