@@ -31,6 +31,12 @@ export interface Persistence {
   legacy?: ((shard: Shard, dir: string) => Promise<number | null>) | undefined
 }
 
+/** The data dir of shard `name` under a store's `dataDir`: one subfolder per shard, its name made safe as one path segment. */
+export function shardDataDir(root: string, name: string): string {
+  const safe = encodeURIComponent(name)
+  return `${root.replace(/[\\/]+$/, '')}/${safe === '.' || safe === '..' ? safe.replaceAll('.', '%2E') : safe}`
+}
+
 /** The fsync policies, for option checks. */
 export const FSYNC_POLICIES: readonly Fsync[] = ['always', 'everysec', 'no']
 

@@ -3,7 +3,7 @@
  * surface: the package exports only src/index.ts and the transports.
  */
 export { Shard } from './shard.js'
-export { ShardHost, FSYNC_POLICIES } from './host.js'
+export { ShardHost, FSYNC_POLICIES, shardDataDir } from './host.js'
 export type { ShardHostOptions, HostEvent, Fsync, Persistence } from './host.js'
 export type { ShardOptions, ShardSettings, ShardStat, ShardEvent, Processor, OnFull, ShardJournal } from './shard.js'
 export { execute, errorResponse } from './protocol.js'

@@ -97,6 +97,20 @@ test('a dir written with another range is refused (DATA_DIR), and a dir cannot b
   ctx.stores.push(ok)
 })
 
+test('worker shards: a store reopened on the dir serves what the workers had (fsync always)', async (ctx) => {
+  const dataDir = join(ctx.dir, 'workers')
+  const db = await Pyshard.open({ transport: 'worker', shards: 2, dataDir, fsync: 'always' })
+  await db.createIndex('w')
+  await db.writeMany('w', Array.from({ length: 200 }, (_, i) => [`k${i}`, i] as [string, number]))
+  await db.remove('w', 'k0')
+  await db.close()
+  const again = await Pyshard.open({ transport: 'worker', shards: 2, dataDir })
+  ctx.stores.push(again)
+  assert.is(await again.read('w', 'k0'), null)
+  assert.is((await again.read('w', 'k199'))?.record, 199)
+  assert.is((await again.stat()).reduce((n, s) => n + s.count, 0), 199)
+})
+
 test('options are checked', async () => {
   let e = await Pyshard.open({ dataDir: '' }).catch((x: unknown) => x)
   assert.match((e as Error).message, 'options.dataDir')

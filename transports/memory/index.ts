@@ -4,15 +4,8 @@
  * (like lru-cache), so treat what you write and read as immutable. With a data
  * dir each shard is also recorded on disk, in a subfolder named after it.
  */
-import { join } from 'node:path'
-import { ShardHost, loadProcessors } from '../../src/internal.js'
+import { ShardHost, loadProcessors, shardDataDir } from '../../src/internal.js'
 import type { ShardClient, Transport, TransportContext, ShardSpec, Request, Response, Processor } from '../../src/internal.js'
-
-/** The subfolder of a shard's data: its name, made safe as one path segment. */
-export function shardFolder(name: string): string {
-  const safe = encodeURIComponent(name)
-  return safe === '.' || safe === '..' ? safe.replaceAll('.', '%2E') : safe
-}
 
 class MemoryClient implements ShardClient {
   readonly #host: ShardHost
@@ -35,7 +28,7 @@ class MemoryClient implements ShardClient {
   async start(ctx: TransportContext): Promise<void> {
     if (ctx.dataDir !== undefined) {
       await this.#host.persist({
-        dir: join(ctx.dataDir, shardFolder(this.#host.settings.name)),
+        dir: shardDataDir(ctx.dataDir, this.#host.settings.name),
         fsync: ctx.fsync, assignment: 'given',
         onError: (error) => ctx.emit('error', error),
       })

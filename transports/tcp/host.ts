@@ -298,7 +298,7 @@ class HostConnection {
   #flush(): void {
     if (this.#out.length === 0 || this.#dead || this.#holding) return
     const hold = this.#host.handler.durable?.()
-    if (hold != null) {
+    if (hold !== null && hold !== undefined) {
       // Only what is queued now waits for this promise: later answers wait for a later one, so a
       // steady stream of writes never starves the first of them.
       this.#holding = true

@@ -219,6 +219,7 @@ class WorkerGroup {
       codec: this.#settings.codec,
       sweepInterval: this.#settings.sweepInterval,
       clock: this.#ctx.clock,
+      dataDir: this.#ctx.dataDir, fsync: this.#ctx.fsync,
     }
     const worker = new Worker(hostUrl(), {
       workerData: data,
