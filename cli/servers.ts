@@ -11,7 +11,7 @@ import { checkTcpSpec } from '../transports/tcp/client.js'
 import type { ShardSpec } from '../src/index.js'
 import type { BootstrapServerOptions, ShardServerOptions } from '../transports/tcp/servers.js'
 import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, portOption, stringOption } from './command.js'
-import type { Command } from './command.js'
+import type { Command, Values } from './command.js'
 import { describe } from './client.js'
 import { DEFAULT_BOOTSTRAP_PORT, DEFAULT_CLUSTER } from './default-cluster.js'
 import { formatBytes } from './stat.js'
@@ -27,9 +27,23 @@ const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly
 a second signal stops at once. Shards keep their data in memory only, unless
 --data is given.`
 
-const DATA_HELP = `With --data, a shard server loads its snapshot from there when it starts,
-saves every 60 s and when it stops cleanly: a graceful restart keeps the data;
-a crash (or a second signal) loses what was written since the last save.`
+const DATA_HELP = `With --data, a shard server records every change in an lmdb database there as
+it happens and loads it when it starts: a restart, even after kill -9, keeps
+every committed write. --fsync says when a commit reaches the disk: always
+(a write is answered only once it is on disk), everysec (the default: flushed
+every second, so a power cut loses at most about a second) or no (the OS
+decides). A data dir that cannot be used stops start-up with exit 1.`
+
+const FSYNC = ['always', 'everysec', 'no'] as const
+
+/** --fsync, checked in the CLI's own words. */
+function fsyncOption(values: Values): (typeof FSYNC)[number] | undefined {
+  const v = stringOption(values, 'fsync')
+  if (v === undefined) return undefined
+  if (!(FSYNC as readonly string[]).includes(v)) throw new UsageError(`--fsync must be always, everysec or no, got "${v}"`)
+  if (stringOption(values, 'data') === undefined) throw new UsageError('--fsync needs --data DIR')
+  return v as (typeof FSYNC)[number]
+}
 
 export const up: Command = {
   name: 'up',
@@ -41,8 +55,9 @@ export const up: Command = {
     host: { type: 'string' },
     processors: { type: 'string' },
     data: { type: 'string' },
+    fsync: { type: 'string' },
   },
-  help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR] [options]
+  help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR [--fsync POLICY]] [options]
 
 Starts a shard server for every "tcp" shard of the config (at its host and
 port), then a bootstrap server that assigns them their names, ranges and sizes
@@ -56,11 +71,12 @@ Options:
   -p, --port N               bootstrap server port, 0 for any free one (default ${DEFAULT_BOOTSTRAP_PORT})
       --host HOST            bootstrap server address (default 127.0.0.1)
       --processors MODULE    processors module the shard servers may run
-      --data DIR             keep each shard's snapshot in DIR/<shard name>
+      --data DIR             keep each shard on disk in DIR/<shard name>
+      --fsync POLICY         always, everysec or no (default everysec)
   -h, --help                 this help
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
-unreadable snapshot), 2 bad usage.`,
+unusable data dir), 2 bad usage.`,
   async run(values) {
     const file = stringOption(values, 'config')
     const config = file ?? DEFAULT_CLUSTER
@@ -71,6 +87,7 @@ unreadable snapshot), 2 bad usage.`,
     const token = map.config.token
     const processors = stringOption(values, 'processors')
     const data = stringOption(values, 'data')
+    const fsync = fsyncOption(values)
     const started: Server[] = []
     try {
       for (const spec of local) {
@@ -79,7 +96,7 @@ unreadable snapshot), 2 bad usage.`,
           server = new ShardServer({
             host: spec.host as string, port: spec.port as number,
             ...(token !== undefined ? { token } : {}), ...(processors !== undefined ? { processors } : {}),
-            ...(data !== undefined ? { dataDir: join(data, spec.name) } : {}),
+            ...(data !== undefined ? { dataDir: join(data, spec.name) } : {}), ...(fsync !== undefined ? { fsync } : {}),
           })
         } catch (err) {
           throw new CommandFailed(`shard "${spec.name}": ${describe(err)}`)
@@ -116,8 +133,9 @@ export const shard: Command = {
     insecure: { type: 'boolean' },
     processors: { type: 'string' },
     data: { type: 'string' },
+    fsync: { type: 'string' },
   },
-  help: `Usage: pyshard shard --port N [--host HOST] [--data DIR] [--token TOKEN] [options]
+  help: `Usage: pyshard shard --port N [--host HOST] [--data DIR [--fsync POLICY]] [--token TOKEN] [options]
 
 Runs one shard server. It holds no data until a bootstrap server (pyshard
 bootstrap, whose config lists this HOST:PORT) assigns its name, range and size.
@@ -131,11 +149,12 @@ Options:
                              (default $PYSHARD_TOKEN); required off loopback
       --insecure             allow a non-loopback HOST without a token
       --processors MODULE    the processors module this server may run
-      --data DIR             keep this shard's snapshot in DIR
+      --data DIR             keep this shard on disk in DIR
+      --fsync POLICY         always, everysec or no (default everysec)
   -h, --help                 this help
 
-Exit: 0 stopped by a signal, 1 could not start (port in use, unreadable
-snapshot), 2 bad usage.`,
+Exit: 0 stopped by a signal, 1 could not start (port in use, unusable data
+dir), 2 bad usage.`,
   async run(values) {
     if (values.port === undefined) throw new UsageError('--port is required')
     const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
@@ -146,6 +165,8 @@ snapshot), 2 bad usage.`,
     if (processors !== undefined) options.processors = processors
     const data = stringOption(values, 'data')
     if (data !== undefined) options.dataDir = data
+    const fsync = fsyncOption(values)
+    if (fsync !== undefined) options.fsync = fsync
     const server = newServer(() => new ShardServer(options))
     const address = await listenOrExplain(server, 'shard server')
     process.stdout.write(`pyshard shard: listening on ${hostPort(address)}\npyshard shard: ready; stop with Ctrl-C\n`)

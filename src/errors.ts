@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'AUTH_FAILED'
   | 'FRAME_TOO_LARGE'
   | 'MOVED'
+  | 'DATA_DIR'
 
 /** Base class of every error pyshard raises on purpose. */
 export class PyshardError extends Error {
@@ -63,6 +64,13 @@ export class AuthFailedError extends PyshardError {
 export class FrameTooLargeError extends PyshardError {
   constructor(message: string, options?: { cause?: unknown }) { super('FRAME_TOO_LARGE', message, options) }
 }
+/**
+ * A data dir cannot be used: damaged, written by another format or version, or held by another
+ * process. The message names the directory and what to do. Start-up stops; nothing is served.
+ */
+export class DataDirError extends PyshardError {
+  constructor(message: string, options?: { cause?: unknown }) { super('DATA_DIR', message, options) }
+}
 /** The key is outside the answering shard's range: the caller's map is stale. Internal unless retries run out. */
 export class MovedError extends PyshardError {
   /** The epoch of the map the answering shard was configured from. */
@@ -83,6 +91,7 @@ const byCode: Record<Exclude<ErrorCode, 'MOVED'>, new (message: string, options?
   BAD_REQUEST: BadRequestError,
   AUTH_FAILED: AuthFailedError,
   FRAME_TOO_LARGE: FrameTooLargeError,
+  DATA_DIR: DataDirError,
 }
 
 /** True when `code` is one of pyshard's stable codes. */

@@ -9,6 +9,36 @@ import type { Processor, ShardOptions, ShardSettings, ShardEvent } from './shard
 import { execute } from './protocol.js'
 import type { Request, Response } from './protocol.js'
 import { positiveInt } from './options.js'
+import type { DataDir, Fsync } from './persist/data-dir.js'
+
+export type { Fsync } from './persist/data-dir.js'
+
+/** Where and how a host keeps its shard on disk (`ShardHost.persist`). */
+export interface Persistence {
+  /** The shard's data dir (created if missing). */
+  dir: string
+  /** When a write's commit must be on disk before it is acknowledged. @default 'everysec' */
+  fsync?: Fsync | undefined
+  /**
+   * 'stored': the dir's assignment replaces the host's settings (a shard server). 'given': the
+   * host's settings come from the caller's config and a dir holding another range is refused.
+   * @default 'stored'
+   */
+  assignment?: 'stored' | 'given' | undefined
+  /** Told of a commit that failed after its request was answered. @default none (ignored) */
+  onError?: ((error: Error) => void) | undefined
+  /** Loads an old-format snapshot into the shard (imported once into a fresh dir). @default none */
+  legacy?: ((shard: Shard, dir: string) => Promise<number | null>) | undefined
+}
+
+/** The data dir of shard `name` under a store's `dataDir`: one subfolder per shard, its name made safe as one path segment. */
+export function shardDataDir(root: string, name: string): string {
+  const safe = encodeURIComponent(name)
+  return `${root.replace(/[\\/]+$/, '')}/${safe === '.' || safe === '..' ? safe.replaceAll('.', '%2E') : safe}`
+}
+
+/** The fsync policies, for option checks. */
+export const FSYNC_POLICIES: readonly Fsync[] = ['always', 'everysec', 'no']
 
 /** What a host reports to its owner. */
 export type HostEvent =
@@ -40,6 +70,7 @@ export class ShardHost {
   readonly #sweepInterval: number
   #timer: NodeJS.Timeout | null = null
   #settings: Readonly<ShardSettings>
+  #store: DataDir | null = null
 
   constructor(options: ShardHostOptions = {}) {
     const { sweepInterval, onEvent, ...shardOptions } = options
@@ -57,6 +88,35 @@ export class ShardHost {
 
   /** The engine itself, for the persistence layer that loads and saves it. Not for the data path. */
   get engine(): Shard { return this.#shard }
+
+  /**
+   * Opens the shard's data dir and loads the shard from it; from then on every change is
+   * recorded there. Call once, before serving. Loads lmdb on first use. Rejects with DATA_DIR
+   * naming the dir when it cannot be used (the host must not serve then). Resolves with the
+   * number of entries loaded.
+   */
+  async persist(options: Persistence): Promise<number> {
+    if (this.#store !== null) throw new Error('ShardHost.persist: already persisting')
+    const fsync = options.fsync ?? 'everysec'
+    if (!FSYNC_POLICIES.includes(fsync)) throw new TypeError(`options.fsync must be one of ${FSYNC_POLICIES.join(', ')}, got ${String(fsync)}`)
+    const { openDataDir } = await import('./persist/data-dir.js')
+    const { store, loaded } = await openDataDir(options.dir, this.#shard, {
+      fsync, assignment: options.assignment ?? 'stored', onError: options.onError ?? (() => {}), legacy: options.legacy,
+    })
+    this.#store = store
+    // The stored assignment is not news: 'configured' is for assignments that arrive.
+    this.#settings = this.#shard.settings
+    return loaded
+  }
+
+  /** The data dir's fsync policy, or null without one. */
+  get fsync(): Fsync | null { return this.#store?.fsync ?? null }
+
+  /**
+   * With `fsync: 'always'`, a promise that resolves once every change made so far is on disk
+   * (answer after it), or null when nothing waits. Null for other policies and without a dir.
+   */
+  durable(): Promise<void> | null { return this.#store === null ? null : this.#store.durable() }
 
   /** Sets the processors `run` may call. */
   setProcessors(processors: Record<string, Processor>): void { this.#shard.setProcessors(processors) }
@@ -94,10 +154,18 @@ export class ShardHost {
     return out
   }
 
-  /** Stops the timer. The shard keeps its data until the host is dropped. */
-  close(): void {
+  /**
+   * Stops the timer; with a data dir, waits for what was written to be committed (and flushed,
+   * unless `fsync` is 'no') and closes it. The shard keeps its data until the host is dropped.
+   */
+  async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+    const store = this.#store
+    if (store === null) return
+    this.#store = null
+    this.#shard.setJournal(null)
+    await store.close()
   }
 
   #noticeSettings(): void {
@@ -105,6 +173,7 @@ export class ShardHost {
     const now = this.#shard.settings
     if (now === this.#settings) return
     this.#settings = now
+    this.#store?.assign(now)
     this.#report({ type: 'configured', settings: { ...now } })
   }
 

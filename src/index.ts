@@ -14,7 +14,7 @@ export { registerTransport } from './transport.js'
 export type { Transport, ShardClient, TransportContext, MapSourceOptions } from './transport.js'
 export {
   PyshardError, IndexNotFoundError, IndexExistsError, ShardFullError, ShardUnavailableError, TimeoutError,
-  BadConfigError, BadRequestError, AuthFailedError, FrameTooLargeError, MovedError,
+  BadConfigError, BadRequestError, AuthFailedError, FrameTooLargeError, MovedError, DataDirError,
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents, EvictEvent, ExpireEvent, ShardDownEvent, ShardUpEvent, MapChangedEvent } from './events.js'

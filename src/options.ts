@@ -63,6 +63,20 @@ export interface OpenOptions {
   mapSource?: () => Promise<ClusterConfig>
   /** Further settings for transports. */
   transportOptions?: Record<string, unknown>
+  /**
+   * Directory where in-process shards (memory transport) keep their data, one subfolder per shard
+   * name (an lmdb database each, created if missing): a store opened again on it, even after the
+   * process was killed, serves what was committed. A dir that cannot be used makes `open` reject
+   * with DATA_DIR naming it. See docs/durability.md. @default none (memory only)
+   */
+  dataDir?: string
+  /**
+   * With `dataDir`: when a write's commit must reach the disk. `'always'`: a write resolves only
+   * once it is on disk (one commit serves every write of an event-loop turn). `'everysec'`: flushed
+   * every second (a power cut loses at most about a second; a process crash loses nothing
+   * committed). `'no'`: the OS decides. @default 'everysec'
+   */
+  fsync?: 'always' | 'everysec' | 'no'
 }
 
 /** Options of `write`. */
@@ -99,7 +113,7 @@ export const DEFAULTS = {
 /** Every key `Pyshard.open` takes: anything else is a typo, refused naming the key. */
 const OPEN_KEYS = new Set([
   'config', 'shards', 'transport', 'size', 'onFull', 'processors', 'workers', 'now', 'requestTimeout', 'connectTimeout',
-  'token', 'maxBatch', 'maxRetries', 'mapSource', 'transportOptions', 'bootstrap',
+  'token', 'maxBatch', 'maxRetries', 'mapSource', 'transportOptions', 'bootstrap', 'dataDir', 'fsync',
 ])
 
 /** Checks the options of `Pyshard.open` once; throws TypeError naming the first bad one. */
@@ -127,6 +141,13 @@ export function checkOpenOptions(options: OpenOptions): void {
   }
   if (options.transport !== undefined && (typeof options.transport !== 'string' || options.transport === '')) throw new TypeError('options.transport must be a transport name')
   if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError('options.token must be a string')
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw new TypeError('options.dataDir must be a non-empty string (a directory path)')
+  }
+  if (options.fsync !== undefined && options.fsync !== 'always' && options.fsync !== 'everysec' && options.fsync !== 'no') {
+    throw new TypeError(`options.fsync must be 'always', 'everysec' or 'no', got ${String(options.fsync)}`)
+  }
+  if (options.fsync !== undefined && options.dataDir === undefined) throw new TypeError('options.fsync needs options.dataDir')
   if (options.transportOptions !== undefined && (options.transportOptions === null || typeof options.transportOptions !== 'object')) {
     throw new TypeError('options.transportOptions must be an object')
   }

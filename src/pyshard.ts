@@ -99,6 +99,8 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       workers: options.workers,
       token: options.token ?? map.config.token,
       options: options.transportOptions ?? {},
+      dataDir: options.dataDir,
+      fsync: options.fsync,
       emit: (event, ...args) => deliver(store, event, args),
     }
     const states = await connectStates(map.shards, ctx, [])

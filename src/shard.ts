@@ -50,6 +50,19 @@ export interface ShardOptions extends Partial<ShardSettings> {
   onEvent?: (event: ShardEvent) => void
 }
 
+/**
+ * Told of every change to a shard's contents, synchronously, as it happens: what a data dir
+ * records. Removals of every kind (remove, pop, evict, expire, a range that moved away) arrive
+ * as `delete`; dropping an index arrives once as `dropIndex`, not per entry.
+ */
+export interface ShardJournal {
+  createIndex(index: string): void
+  dropIndex(index: string): void
+  /** An entry was written; `expires` is its expiry time in ms (0 = none). */
+  put(index: string, key: string, doc: Json, expires: number): void
+  delete(index: string, key: string): void
+}
+
 /** One entry as `Shard.dump` gives it. */
 export interface DumpedEntry { index: string; key: string; doc: Json; expires: number }
 
@@ -128,6 +141,8 @@ export class Shard {
   #maxCursors: number
   #cursorIdleMs: number
   #maxScanBytes: number
+  /** Set by a data dir once it has loaded the shard. */
+  #journal: ShardJournal | null = null
 
   constructor(options: ShardOptions = {}) {
     this.#settings = {
@@ -187,6 +202,32 @@ export class Shard {
     return true
   }
 
+  /** Starts telling `journal` of every change (null stops). Loading (`load`) is never journaled. */
+  setJournal(journal: ShardJournal | null): void { this.#journal = journal }
+
+  /**
+   * Puts an entry read back from a data dir: no journal, no byte limit, no sweep. Returns false
+   * (and stores nothing) when the index is unknown, the entry has expired or its hash is outside
+   * the range.
+   */
+  load(index: string, key: string, doc: Json, expires: number): boolean {
+    const table = this.#tables.get(index)
+    if (table === undefined || (expires !== 0 && expires <= this.#now())) return false
+    const hash = hashKey(index, key)
+    if (!(hash >= this.#settings.start && hash < this.#settings.end)) return false
+    const size = key.length + measure(doc)
+    const old = table.map.get(key)
+    if (old !== undefined) this.#detach(old, table, hash, false)
+    const slot = new Slot(doc, size, expires, key, table)
+    table.map.set(key, slot)
+    this.#count++
+    this.#bytes += size
+    this.#bucket(hash, 1)
+    if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
+    if (expires !== 0) this.#schedule(slot)
+    return true
+  }
+
   /** Sets the processors `run` may call. */
   setProcessors(processors: Record<string, Processor>): void { this.#processors = processors }
 
@@ -194,13 +235,15 @@ export class Shard {
     checkName(index)
     if (this.#tables.has(index)) throw new IndexExistsError(`index "${index}" already exists`)
     this.#tables.set(index, new Table(index))
+    this.#journal?.createIndex(index)
     return true
   }
 
   dropIndex(index: string): boolean {
     const table = this.#table(index)
-    for (const slot of table.map.values()) this.#detach(slot, table, hashKey(index, slot.key))
+    for (const slot of table.map.values()) this.#detach(slot, table, hashKey(index, slot.key), false)
     this.#tables.delete(index)
+    this.#journal?.dropIndex(index)
     return true
   }
 
@@ -232,6 +275,7 @@ export class Shard {
       this.#bytes += delta
       if (this.#settings.onFull === 'evict') this.#lruTouch(old)
       if (expires !== 0) this.#schedule(old)
+      this.#journal?.put(index, key, doc, expires)
       return size
     }
     const slot = new Slot(doc, size, expires, key, table)
@@ -241,6 +285,7 @@ export class Shard {
     this.#bucket(hash, 1)
     if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
     if (expires !== 0) this.#schedule(slot)
+    this.#journal?.put(index, key, doc, expires)
     return size
   }
 
@@ -456,7 +501,8 @@ export class Shard {
     }
   }
 
-  #detach(slot: Slot, table: Table, hash: number): void {
+  #detach(slot: Slot, table: Table, hash: number, journal = true): void {
+    if (journal) this.#journal?.delete(table.name, slot.key)
     table.map.delete(slot.key)
     slot.table = null
     this.#count--

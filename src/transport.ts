@@ -41,6 +41,10 @@ export interface TransportContext {
   workers: number | undefined
   /** Token to present to shard servers. */
   token: string | undefined
+  /** Where shards this store runs keep their data (a subfolder per shard name), when set. */
+  dataDir?: string | undefined
+  /** The fsync policy for `dataDir`. */
+  fsync?: 'always' | 'everysec' | 'no' | undefined
   /** Anything else the caller passed in `transportOptions`. */
   options: Record<string, unknown>
   /** Emits a store event. */

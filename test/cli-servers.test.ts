@@ -75,20 +75,23 @@ test('up: a port in use is one line and exit 1; a bad config is one line and exi
   }
 })
 
-test('up --data DIR: a clean stop saves each shard under DIR/<name>; started again, the data is back', async () => {
+test('up --data DIR --fsync always: each shard is kept under DIR/<name>; started again, the data is back', async () => {
   const ports = [await freePort(), await freePort()]
   const config = join(ctx.dir, 'kept.json')
   writeFileSync(config, JSON.stringify({ transport: 'tcp', shards: ports.map((port, i) => ({ name: `k${i}`, host: '127.0.0.1', port })) }))
   const data = join(ctx.dir, 'data')
   const bport = await freePort()
   const b = ['-b', `127.0.0.1:${bport}`]
-  const first = await start(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
+  const first = await start(['up', '--config', config, '--port', String(bport), '--data', data, '--fsync', 'always'], /ready on/)
   ctx.running.push(first)
   const w = await runCli(['write', 'kept', '--force', ...b], { input: 'a|1\nb|2\nc|3\nd|4\n' })
   assert.is(w.code, 0, w.stderr)
   first.child.kill('SIGTERM')
   assert.is(await first.exited, 0, first.out())
-  for (const name of ['k0', 'k1']) assert.ok(existsSync(join(data, name, 'shard.snapshot.jsonl')), `snapshot of ${name}`)
+  for (const name of ['k0', 'k1']) assert.ok(existsSync(join(data, name, 'data.mdb')), `data of ${name}`)
+  const bad = await runCli(['up', '--config', config, '--fsync', 'sometimes', '--data', data])
+  assert.is(bad.code, 2)
+  assert.match(bad.stderr, '--fsync must be always, everysec or no')
 
   const second = await start(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
   ctx.running.push(second)

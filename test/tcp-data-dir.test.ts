@@ -1,12 +1,14 @@
-// ShardServer({ dataDir }): a graceful restart keeps the data. close() saves after draining, a new
-// server on the same directory loads it before it listens, and the bootstrap server assigns the
-// restarted server again. A save that fails is an 'error' event, not a crash.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+// ShardServer({ dataDir }): a restart on the same dir keeps the data (it is loaded before the server
+// listens) and the bootstrap server assigns the restarted server again; an old snapshot is imported
+// once; a dir that cannot be used stops listen(). Crashes: test/crash-*.test.ts.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pyshard } from '../src/index.js'
+import { Pyshard, Shard, hashKey } from '../src/index.js'
+import type { PyshardError } from '../src/index.js'
+import { saveSnapshot } from '../transports/tcp/snapshot.js'
 import { ShardServer } from '../transports/tcp/servers.js'
 import { startTcpCluster } from './helpers/tcp-cluster.js'
 import type { TcpCluster } from './helpers/tcp-cluster.js'
@@ -60,23 +62,53 @@ test('written through a client, close(), a new server on the same dataDir: the b
   assert.equal((await db.read('kept', 'k7'))?.record, { i: 7 })
 })
 
-test('a save that fails (dataDir is a file) is an error event; close() still resolves', async (ctx) => {
+test('an old JSON-lines snapshot in the dir is imported once, then kept aside as .imported', async (ctx) => {
+  const dataDir = join(ctx.dir, 'old')
+  const shard = new Shard({ name: 'legacy', size: 1 << 20 })
+  shard.createIndex('i')
+  shard.write('i', 'a', hashKey('i', 'a'), { v: 1 })
+  shard.createIndex('empty')
+  await saveSnapshot(shard, dataDir)
+  writeFileSync(join(dataDir, 'shard.snapshot.jsonl.123.tmp'), 'left over by a kill during a save')
+  const server = new ShardServer({ port: 0, dataDir })
+  ctx.servers.push(server)
+  await server.listen()
+  assert.is(server.settings.name, 'legacy')
+  assert.ok(existsSync(join(dataDir, 'shard.snapshot.jsonl.imported')))
+  assert.not.ok(existsSync(join(dataDir, 'shard.snapshot.jsonl')))
+  assert.not.ok(existsSync(join(dataDir, 'shard.snapshot.jsonl.123.tmp')))
+  const db = await Pyshard.open({ config: { shards: [{ name: 'legacy', host: '127.0.0.1', port: (server.address as { port: number }).port }] } })
+  ctx.stores.push(db)
+  assert.equal((await db.read('i', 'a'))?.record, { v: 1 })
+  await db.remove('i', 'a')
+  await db.close()
+  ctx.stores.length = 0
+  await server.close()
+  // Started again: the lmdb data is what counts (the removal holds), nothing is imported twice.
+  const again = new ShardServer({ port: 0, dataDir })
+  ctx.servers.push(again)
+  await again.listen()
+  const db2 = await Pyshard.open({ config: { shards: [{ name: 'legacy', host: '127.0.0.1', port: (again.address as { port: number }).port }] } })
+  ctx.stores.push(db2)
+  assert.is(await db2.read('i', 'a'), null)
+  assert.equal((await db2.indexes()).sort(), ['empty', 'i'])
+})
+
+test('a dir that is a file: listen() rejects with DATA_DIR naming it, and nothing listens', async (ctx) => {
   const file = join(ctx.dir, 'not-a-dir')
   writeFileSync(file, 'x')
   const server = new ShardServer({ dataDir: file })
   ctx.servers.push(server)
-  const errors: Error[] = []
-  server.on('error', (err) => errors.push(err))
-  await server.listen()
-  await server.snapshot()
-  await server.close()
-  assert.is(errors.length, 2)
-  assert.match(errors[0]?.message ?? '', 'saving the snapshot')
+  const err = await server.listen().catch((e: unknown) => e)
+  assert.is((err as PyshardError).code, 'DATA_DIR')
+  assert.match((err as Error).message, file)
+  assert.is(server.address, null)
 })
 
 test('options are checked', () => {
   assert.throws(() => new ShardServer({ dataDir: '' }), /options\.dataDir/)
-  assert.throws(() => new ShardServer({ snapshotInterval: 0 }), /options\.snapshotInterval/)
+  assert.throws(() => new ShardServer({ fsync: 'often' as 'no' }), /options\.fsync must be one of 'always', 'everysec', 'no'/)
+  assert.throws(() => new ShardServer({ snapshotInterval: 1000 } as object), /options\.snapshotInterval is gone/)
 })
 
 test.run()

@@ -1,13 +1,16 @@
 /**
  * In-process shards: a ShardHost per shard in this thread; the router calls it
  * directly. No serialisation: documents are stored and returned by reference
- * (like lru-cache), so treat what you write and read as immutable.
+ * (like lru-cache), so treat what you write and read as immutable. With a data
+ * dir each shard is also recorded on disk, in a subfolder named after it.
  */
-import { ShardHost, loadProcessors } from '../../src/internal.js'
+import { ShardHost, loadProcessors, shardDataDir } from '../../src/internal.js'
 import type { ShardClient, Transport, TransportContext, ShardSpec, Request, Response, Processor } from '../../src/internal.js'
 
 class MemoryClient implements ShardClient {
   readonly #host: ShardHost
+  /** The synchronous path; absent with `fsync: 'always'`, where a write answers only once on disk. */
+  execute?: (req: Request) => Response
 
   constructor(spec: ShardSpec, ctx: TransportContext, processors: Record<string, Processor>) {
     this.#host = new ShardHost({
@@ -18,20 +21,29 @@ class MemoryClient implements ShardClient {
         if (e.type !== 'configured') ctx.emit(e.type, { shard: e.shard, index: e.index, key: e.key })
       },
     })
+    if (ctx.fsync !== 'always' || ctx.dataDir === undefined) this.execute = (req) => this.#host.execute(req)
+  }
+
+  /** Loads the shard from its data dir (when the store has one), then starts the sweep. */
+  async start(ctx: TransportContext): Promise<void> {
+    if (ctx.dataDir !== undefined) {
+      await this.#host.persist({
+        dir: shardDataDir(ctx.dataDir, this.#host.settings.name),
+        fsync: ctx.fsync, assignment: 'given',
+        onError: (error) => ctx.emit('error', error),
+      })
+    }
     this.#host.start()
   }
 
-  execute(req: Request): Response {
-    return this.#host.execute(req)
-  }
-
   send(batch: Request[]): Promise<Response[]> {
-    return Promise.resolve(this.#host.answer(batch))
+    const answers = this.#host.answer(batch)
+    const durable = this.#host.durable()
+    return durable === null ? Promise.resolve(answers) : durable.then(() => answers)
   }
 
   close(): Promise<void> {
-    this.#host.close()
-    return Promise.resolve()
+    return this.#host.close()
   }
 }
 
@@ -39,6 +51,18 @@ class MemoryClient implements ShardClient {
 export const transport: Transport = {
   async connect(specs: readonly ShardSpec[], ctx: TransportContext): Promise<ShardClient[]> {
     const processors = ctx.processors ? await loadProcessors(ctx.processors) : {}
-    return specs.map((spec) => new MemoryClient(spec, ctx, processors))
+    const clients = specs.map((spec) => new MemoryClient(spec, ctx, processors))
+    const started: MemoryClient[] = []
+    try {
+      for (const c of clients) {
+        await c.start(ctx)
+        started.push(c)
+      }
+    } catch (err) {
+      // One unusable dir: nothing is served, and the dirs already opened are given back.
+      await Promise.all(started.map((c) => c.close()))
+      throw err
+    }
+    return clients
   },
 }

@@ -66,6 +66,12 @@ export interface HostHandler {
   clientError?(error: PyshardError, remote: string): void
   /** Told when a handled burst changed something the owner watches (called after each burst). */
   afterBurst?(): void
+  /**
+   * A promise the answers queued so far must wait for before they are sent (a data dir with
+   * `fsync: 'always'`: the commit holding their writes on disk), or null to send now. A
+   * rejection fails the connection: writes that may not be on disk are never acknowledged.
+   */
+  durable?(): Promise<void> | null
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '::ffff:127.0.0.1'])
@@ -203,6 +209,8 @@ class HostConnection {
   #out: Buffer[] = []
   #outBytes = 0
   #paused = false
+  /** Answers are held for a durable promise (see HostHandler.durable). */
+  #holding = false
   #handshakeTimer: NodeJS.Timeout | null
 
   constructor(host: FrameHost, socket: net.Socket) {
@@ -326,11 +334,43 @@ class HostConnection {
 
   /** Writes the queued answers; pauses reading once more than maxWriteBuffer waits to go out. */
   #flush(): void {
-    const out = this.#out
-    if (out.length === 0 || this.#dead) return
-    this.#out = []
-    const bytes = this.#outBytes
-    this.#outBytes = 0
+    if (this.#out.length === 0 || this.#dead || this.#holding) return
+    const hold = this.#host.handler.durable?.()
+    if (hold !== null && hold !== undefined) {
+      // Only what is queued now waits for this promise: later answers wait for a later one, so a
+      // steady stream of writes never starves the first of them.
+      this.#holding = true
+      const n = this.#out.length
+      hold.then(() => {
+        this.#holding = false
+        this.#send(n)
+        this.#flush()
+      }, (err: unknown) => {
+        this.#holding = false
+        this.#out = []
+        this.#outBytes = 0
+        this.fail(new ShardUnavailableError(`the shard could not make writes durable: ${(err as Error)?.message ?? String(err)}`))
+      })
+      return
+    }
+    this.#send(this.#out.length)
+  }
+
+  /** Writes the first `n` queued answers. */
+  #send(n: number): void {
+    if (this.#dead || n === 0) return
+    let out = this.#out
+    let bytes = this.#outBytes
+    if (n >= out.length) {
+      this.#out = []
+      this.#outBytes = 0
+    } else {
+      this.#out = out.slice(n)
+      out = out.slice(0, n)
+      bytes = 0
+      for (const b of out) bytes += b.length
+      this.#outBytes -= bytes
+    }
     try {
       // One write per burst of input: the answers to every frame that arrived together leave together.
       // Small bursts are copied into one buffer; big ones are corked instead (one writev, no copy).

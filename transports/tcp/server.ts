@@ -6,9 +6,9 @@
  * request does).
  */
 import { EventEmitter } from 'node:events'
-import { loadSnapshot, saveSnapshot } from './snapshot.js'
-import { ShardHost, deliver, loadProcessors, processorsHref } from '../../src/internal.js'
-import type { PyshardError, Request, Response, ShardSettings, OnFull } from '../../src/internal.js'
+import { loadSnapshot } from './snapshot.js'
+import { ShardHost, deliver, loadProcessors, processorsHref, FSYNC_POLICIES } from '../../src/internal.js'
+import type { PyshardError, Request, Response, ShardSettings, OnFull, Fsync } from '../../src/internal.js'
 import { FrameHost, resolveHostOptions } from './host.js'
 import type { HostOptions } from './host.js'
 
@@ -31,14 +31,23 @@ export interface ShardServerOptions extends HostOptions {
   /** Clock in ms for TTL. @default Date.now */
   now?: () => number
   /**
-   * Directory for this shard's snapshot (created if missing). `listen()` loads the snapshot
-   * there, if any, before it binds; the shard is saved every `snapshotInterval` and by `close()`
-   * once connections have drained. A graceful restart keeps the data; a crash (or `destroy()`)
-   * loses what was written since the last save. @default none (memory only)
+   * Directory holding this shard on disk (an lmdb database; created if missing). Every change
+   * (writes, removals, evictions, expiries, indexes, the assignment) is recorded there as it
+   * happens, off the request's path; `listen()` loads the shard from it before it binds, with
+   * the assignment it last had. A dir that cannot be used (damaged, another format, held by a
+   * running process) makes `listen()` reject with DATA_DIR naming it. A dir holding an old
+   * `shard.snapshot.jsonl` is imported once. See docs/durability.md. @default none (memory only)
    */
   dataDir?: string
-  /** How often the shard is saved to `dataDir` (ms); one save at a time. @default 60000 */
-  snapshotInterval?: number
+  /**
+   * When a write's commit must reach the disk. `'always'`: a batch is answered only once the
+   * commit holding its writes is on disk (one commit serves every write of an event-loop turn);
+   * nothing acknowledged is lost, even by a power cut. `'everysec'`: answered at once, flushed to
+   * disk every second; a process crash loses nothing committed, a power cut at most about a
+   * second. `'no'`: the OS flushes when it likes (a power cut can lose more; a process crash
+   * loses nothing committed). Only with `dataDir`. @default 'everysec'
+   */
+  fsync?: Fsync
 }
 
 /** A connection the server closed for breaking the protocol. */
@@ -55,12 +64,10 @@ export interface ShardServerEvents {
   /** A connection was closed for a bad frame, an oversized frame, a wrong token or a missing HELLO. */
   clientError: [event: ClientErrorEvent]
   /**
-   * A listener of another event threw, or a snapshot could not be saved to `dataDir` (the server
-   * goes on). Without an 'error' listener it becomes a process warning.
+   * A listener of another event threw, or a change could not be recorded in `dataDir` (disk
+   * full, I/O error: DATA_DIR). Without an 'error' listener it becomes a process warning.
    */
   error: [error: Error]
-  /** A snapshot was saved to `dataDir`. */
-  saved: [event: { entries: number }]
 }
 
 const DEFAULT_SIZE = 64 * 1024 * 1024
@@ -71,11 +78,8 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   readonly #shard: ShardHost
   readonly #processors: string | undefined
   readonly #dataDir: string | undefined
-  readonly #snapshotInterval: number
+  readonly #fsync: Fsync
   readonly #now: () => number
-  #snapshotTimer: NodeJS.Timeout | null = null
-  /** The save in progress, if any (one at a time). */
-  #saving: Promise<void> | null = null
 
   constructor(options: ShardServerOptions = {}) {
     super()
@@ -84,11 +88,14 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
       throw new TypeError('options.dataDir must be a non-empty string (a directory path)')
     }
-    if (options.snapshotInterval !== undefined && !(Number.isSafeInteger(options.snapshotInterval) && options.snapshotInterval > 0)) {
-      throw new TypeError('options.snapshotInterval must be a positive integer of ms')
+    if (options.fsync !== undefined && !FSYNC_POLICIES.includes(options.fsync)) {
+      throw new TypeError(`options.fsync must be one of ${FSYNC_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${String(options.fsync)}`)
+    }
+    if ('snapshotInterval' in options) {
+      throw new TypeError('options.snapshotInterval is gone: every change is recorded in dataDir as it happens (see options.fsync)')
     }
     this.#dataDir = options.dataDir
-    this.#snapshotInterval = options.snapshotInterval ?? 60_000
+    this.#fsync = options.fsync ?? 'everysec'
     this.#now = options.now ?? Date.now
     this.#processors = options.processors === undefined ? undefined : processorsHref(options.processors)
     let host: ShardHost
@@ -115,6 +122,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     this.#shard = host
     this.#host = new FrameHost(resolved, 'shard', {
       batch: (requests: unknown[]): Response[] => host.answer(requests as Request[]),
+      durable: () => host.durable(),
       clientError: (error, remote) => {
         if (this.listenerCount('clientError') > 0) this.#deliver('clientError', { remote, error })
       },
@@ -129,42 +137,24 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
   /** Loads the processors module (if any), then binds. Resolves with the bound address. */
   async listen(): Promise<{ host: string; port: number }> {
     if (this.#processors !== undefined) this.#shard.setProcessors(await loadProcessors(this.#processors))
-    if (this.#dataDir !== undefined) {
-      // BAD_CONFIG for a snapshot that cannot be read: serving an empty shard instead would lose it at the next save.
-      await loadSnapshot(this.#shard.engine, this.#dataDir, this.#now)
+    if (this.#dataDir !== undefined && this.#shard.fsync === null) {
+      // DATA_DIR for a dir that cannot be used: serving an empty shard over it would be worse than not starting.
+      const now = this.#now
+      await this.#shard.persist({
+        dir: this.#dataDir, fsync: this.#fsync, assignment: 'stored',
+        onError: (error) => this.#deliver('error', error),
+        legacy: (shard, dir) => loadSnapshot(shard, dir, now),
+      })
     }
-    const address = await this.#host.listen()
-    this.#shard.start()
-    if (this.#dataDir !== undefined) {
-      this.#snapshotTimer = setInterval(() => void this.snapshot(), this.#snapshotInterval)
-      this.#snapshotTimer.unref()
-    }
-    return address
-  }
-
-  /**
-   * Saves the shard to `dataDir` now (after the save in progress, if one is). Never rejects:
-   * a failed save is reported as 'error'. Resolves at once without a `dataDir`.
-   */
-  async snapshot(): Promise<void> {
-    const dir = this.#dataDir
-    if (dir === undefined) return
-    while (this.#saving !== null) await this.#saving
-    const saving = saveSnapshot(this.#shard.engine, dir, this.#now).then(
-      (entries) => {
-        if (this.listenerCount('saved') > 0) this.#deliver('saved', { entries })
-      },
-      (err: unknown) => {
-        const error = new Error(`shard server: saving the snapshot to ${dir} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
-        this.#deliver('error', error)
-      },
-    )
-    this.#saving = saving
+    let address: { host: string; port: number }
     try {
-      await saving
-    } finally {
-      if (this.#saving === saving) this.#saving = null
+      address = await this.#host.listen()
+    } catch (err) {
+      await this.#shard.close()
+      throw err
     }
+    this.#shard.start()
+    return address
   }
 
   /** The bound address, or null before `listen()` / after close. */
@@ -181,24 +171,19 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
 
   /**
    * Stops accepting connections, answers what has arrived, ends every connection, then (with a
-   * `dataDir`) saves the shard, then resolves.
+   * `dataDir`) waits for the last commit to reach the disk and closes the dir, then resolves.
    */
   async close(): Promise<void> {
-    const wasListening = this.#host.address !== null
-    this.#stopTimers()
     await this.#host.close()
-    if (wasListening) await this.snapshot()
+    await this.#shard.close()
   }
 
-  /** Drops every connection now, answering nothing more; saves nothing (like a crash, for `dataDir`). */
+  /**
+   * Drops every connection now, answering nothing more. With a `dataDir`, what was already
+   * committed stays (as after a crash), and the dir is closed so another server may open it.
+   */
   async destroy(): Promise<void> {
-    this.#stopTimers()
     await this.#host.destroy()
-  }
-
-  #stopTimers(): void {
-    this.#shard.close()
-    if (this.#snapshotTimer !== null) clearInterval(this.#snapshotTimer)
-    this.#snapshotTimer = null
+    await this.#shard.close()
   }
 }

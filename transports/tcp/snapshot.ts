@@ -1,4 +1,8 @@
 /**
+ * The OLD data dir format (before data dirs were lmdb): a shard server that finds
+ * `shard.snapshot.jsonl` in a fresh data dir imports it once with `loadSnapshot`
+ * (see src/persist/data-dir.ts); `saveSnapshot` stays for tests that make such a dir.
+ *
  * Snapshots of one shard on disk (a shard server's `dataDir`): the settings,
  * the indexes and every live entry with its expiry, as JSON lines. Written to a
  * temporary file, flushed to disk, then renamed over the old snapshot, so a

@@ -4,10 +4,10 @@
  * `execute` for every request (it never interprets operations itself).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { ShardHost, loadProcessors, sharedClock, PyshardError } from '../../src/internal.js'
+import { ShardHost, loadProcessors, sharedClock, shardDataDir, PyshardError } from '../../src/internal.js'
 import { makeCodec } from './codec.js'
 import type { Processor, Response } from '../../src/internal.js'
-import type { HostData, HostEvent, HostMessage, Part, StoreMessage } from './messages.js'
+import type { HostData, HostEvent, HostMessage, HostShard, Part, StoreMessage } from './messages.js'
 
 const port = parentPort
 if (port === null) throw new Error('transports/worker/host runs only as a worker thread')
@@ -56,9 +56,21 @@ async function main(): Promise<void> {
         if (e.type !== 'configured') events.push({ type: e.type, shard: i, index: e.index, key: e.key })
       },
     })
-    host.start()
     return host
   })
+  try {
+    // With a data dir each shard loads what it had (a restarted worker comes back with its data).
+    if (data.dataDir !== undefined) {
+      for (const [i, host] of shards.entries()) {
+        await host.persist({ dir: shardDataDir(data.dataDir, (data.shards[i] as HostShard).name), fsync: data.fsync, assignment: 'given' })
+      }
+    }
+  } catch (err) {
+    const code = err instanceof PyshardError ? err.code : 'DATA_DIR'
+    port!.postMessage({ t: 'fatal', code, message: (err as Error).message } satisfies HostMessage)
+    return
+  }
+  for (const host of shards) host.start()
 
   const answer = (parts: Part[]): Response[][] => {
     const out = new Array<Response[]>(parts.length)
@@ -81,7 +93,15 @@ async function main(): Promise<void> {
       port!.postMessage({ t: 'reply', ids: msg.ids, error: `the worker could not decode a batch: ${(err as Error).message}` } satisfies HostMessage)
       return
     }
-    reply(msg.ids, answer(parts))
+    const answers = answer(parts)
+    // fsync 'always': the reply waits for the commit holding this batch's writes to be on disk.
+    const all = parts.map((part) => shards[part.shard]?.durable() ?? null).filter((d) => d !== null)
+    if (all.length === 0) reply(msg.ids, answers)
+    else {
+      Promise.all(all).then(() => reply(msg.ids, answers), (err: unknown) => {
+        port!.postMessage({ t: 'reply', ids: msg.ids, error: `the worker could not make writes durable: ${(err as Error).message}` } satisfies HostMessage)
+      })
+    }
   })
 
   // Each host sweeps on its own timer; events of a sweep travel on the next reply, or on this timer.

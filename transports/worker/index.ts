@@ -190,6 +190,7 @@ class WorkerGroup {
     const data: HostData = {
       shards: this.#shards, processors: this.#ctx.processors, codec: this.#settings.codec,
       sweepInterval: this.#settings.sweepInterval, clock: this.#ctx.clock,
+      dataDir: this.#ctx.dataDir, fsync: this.#ctx.fsync,
     }
     const worker = new Worker(hostUrl(), {
       workerData: data,

@@ -26,6 +26,10 @@ export interface HostData {
   sweepInterval: number
   /** A `ManualClock`'s shared memory, when the store was opened with one: the hosts' clock for TTL. */
   clock?: SharedArrayBuffer | undefined
+  /** The store's `dataDir`: each shard of the host keeps its data in a subfolder named after it. */
+  dataDir?: string | undefined
+  /** The store's fsync policy for `dataDir`. */
+  fsync?: 'always' | 'everysec' | 'no' | undefined
 }
 
 /** One shard's share of a message: `reqs` for the shard at `HostData.shards[shard]`. */

@@ -1,0 +1,131 @@
+/**
+ * Durability costs, same run:
+ * - write throughput with 100 writes in flight over TCP to one shard server (the built
+ *   `pyshard shard`, in a child process): no data dir vs `--fsync no` vs `everysec` vs `always`,
+ *   rounds alternated, median kept;
+ * - restart time of a store whose data dir holds 1,000,000 entries (open = load);
+ * - resident memory per entry (1,000,000 entries) with and without a data dir, each in a fresh process.
+ *
+ *   npm run build && node --import tsx bench/durability.bench.ts [--seconds S] [--entries N]
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { Pyshard } from '../src/index.js'
+import { openOn, startChildShard } from '../test/helpers/crash-shard.js'
+import type { ChildShard } from '../test/helpers/crash-shard.js'
+import { spawnCli } from '../test/helpers/cli.js'
+
+const { values: flags } = parseArgs({ options: { seconds: { type: 'string' }, entries: { type: 'string' }, rss: { type: 'string' }, dir: { type: 'string' } } })
+const ENTRIES = Number(flags.entries ?? 1_000_000)
+const SECONDS = Number(flags.seconds ?? 2)
+const doc = { name: 'x'.repeat(80), n: 1 }
+
+async function fill(db: Pyshard, n: number): Promise<void> {
+  await db.createIndex('b')
+  const CHUNK = 10_000
+  for (let i = 0; i < n; i += CHUNK) {
+    await db.writeMany('b', Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => [`key${i + j}`, doc] as [string, typeof doc]))
+  }
+}
+
+if (flags.rss !== undefined) {
+  // Child mode: load ENTRIES into one memory shard (with or without a data dir), report RSS per entry.
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  const db = await Pyshard.open({ shards: 1, size: 2 ** 40, ...(flags.rss === 'dir' ? { dataDir: flags.dir as string } : {}) })
+  await fill(db, ENTRIES)
+  global.gc?.()
+  const after = process.memoryUsage().rss
+  process.stdout.write(JSON.stringify({ perEntry: (after - before) / ENTRIES }))
+  await db.close()
+  process.exit(0)
+}
+
+type Mode = 'none' | 'no' | 'everysec' | 'always'
+
+async function startNone(): Promise<ChildShard> {
+  const child = spawnCli(['shard', '--port', '0'])
+  return new Promise((resolve) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
+      if (m) resolve({ child, port: Number(m[1]), kill: async () => { child.kill('SIGKILL') } })
+    })
+  })
+}
+
+async function throughput(mode: Mode, dir: string): Promise<number> {
+  const shard = mode === 'none' ? await startNone() : await startChildShard(join(dir, `${mode}-${Date.now()}`), mode)
+  const db = await openOn(shard.port)
+  await db.createIndex('b')
+  let i = 0
+  let done = 0
+  let stop = false
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      await db.write('b', `k${i++ % 100_000}`, doc)
+      done++
+    }
+  }
+  const warm = Array.from({ length: 100 }, worker)
+  await new Promise((r) => setTimeout(r, 300))
+  const start = performance.now()
+  const d0 = done
+  await new Promise((r) => setTimeout(r, SECONDS * 1000))
+  const rate = (done - d0) / ((performance.now() - start) / 1000)
+  stop = true
+  await Promise.all(warm)
+  await db.close()
+  await shard.kill()
+  return rate
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] as number
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'pyshard-bench-durability-'))
+try {
+  const modes: Mode[] = ['none', 'no', 'everysec', 'always']
+  const runs: Record<Mode, number[]> = { none: [], no: [], everysec: [], always: [] }
+  for (let round = 0; round < 3; round++) for (const m of modes) runs[m].push(await throughput(m, dir))
+  const writes = Object.fromEntries(modes.map((m) => [m, Math.round(median(runs[m]))])) as Record<Mode, number>
+  console.log('writes/s, 100 in flight:', writes, runs)
+
+  const restartDir = join(dir, 'restart')
+  mkdirSync(restartDir)
+  const db = await Pyshard.open({ shards: 1, size: 2 ** 40, dataDir: restartDir })
+  await fill(db, ENTRIES)
+  await db.close()
+  const t0 = performance.now()
+  const again = await Pyshard.open({ shards: 1, size: 2 ** 40, dataDir: restartDir })
+  const restartMs = Math.round(performance.now() - t0)
+  const count = (await again.stat())[0]?.count
+  await again.close()
+  console.log(`restart with ${count} entries: ${restartMs} ms`)
+
+  const self = fileURLToPath(import.meta.url)
+  const rss = (mode: 'none' | 'dir'): number => JSON.parse(execFileSync(process.execPath,
+    ['--expose-gc', '--import', 'tsx', self, '--rss', mode, '--dir', join(dir, `rss-${mode}`), '--entries', String(ENTRIES)], { encoding: 'utf8' })).perEntry
+  const rssNone = Math.round(rss('none'))
+  const rssDir = Math.round(rss('dir'))
+  console.log(`RSS per entry: ${rssNone} B without a data dir, ${rssDir} B with one`)
+
+  const result = {
+    date: new Date().toISOString().slice(0, 10), node: process.version, entries: ENTRIES, secondsPerRun: SECONDS,
+    writesPerSecond: writes, runs,
+    ratios: { no: writes.no / writes.none, everysec: writes.everysec / writes.none, always: writes.always / writes.none },
+    restartMs, restartEntries: count, rssPerEntry: { none: rssNone, dataDir: rssDir },
+  }
+  const out = fileURLToPath(new URL('./results/durability.json', import.meta.url))
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  console.log(JSON.stringify(result.ratios))
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}

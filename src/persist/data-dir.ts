@@ -1,0 +1,420 @@
+/**
+ * A shard's data dir: an lmdb environment that records every change the Shard makes (it is the
+ * Shard's journal) and loads the Shard back at start-up. The in-memory Shard stays the serving
+ * copy; lmdb is written behind it. Writes issued in one event-loop turn are one lmdb
+ * transaction (lmdb-js batches them); the fsync policy decides when a commit reaches the disk.
+ *
+ * Layout (three named databases, no hand-written format):
+ * - `meta`: `format` ({ format, version }), `assignment` (name, range, size, policy, epoch),
+ *   `nextIndexId`.
+ * - `indexes`: index id (uint32) -> index name. Dropping an index removes its one record; its
+ *   entries are swept afterwards and skipped at load, so a drop is one small commit.
+ * - `entries`: [index id (4 bytes, big-endian)][key as UTF-8] -> [expires, doc]. A key that is not
+ *   well-formed UTF-16, starts with U+0000 or is too long for an lmdb key is stored under
+ *   [id][0x00][sha-256 of the key] -> [expires, doc, key].
+ *
+ * This module is only ever loaded with a dynamic import, when a data dir is set: importing
+ * `pyshard` never loads lmdb.
+ */
+import { open } from 'lmdb'
+import type { Database, RootDatabase } from 'lmdb'
+import { createHash } from 'node:crypto'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { DataDirError } from '../errors.js'
+import type { Json } from '../protocol.js'
+import type { Shard, ShardJournal, ShardSettings } from '../shard.js'
+
+/** When a write's commit must be on disk: see `fsync` on ShardServer and `Pyshard.open`. */
+export type Fsync = 'always' | 'everysec' | 'no'
+
+/** What `openDataDir` needs besides the dir and the shard. */
+export interface DataDirOptions {
+  fsync: Fsync
+  /**
+   * 'stored': the dir's assignment replaces the shard's settings (a shard server: the bootstrap
+   * assigned it). 'given': the shard's settings come from the caller's config, and a dir that
+   * holds another range is refused rather than losing the entries outside it.
+   */
+  assignment: 'stored' | 'given'
+  /** Told of a commit that failed (disk full, I/O error) after the request was answered. */
+  onError: (error: Error) => void
+  /** Loads an old-format snapshot from the dir into the shard, if there is one (imported once). */
+  legacy?: ((shard: Shard, dir: string) => Promise<number | null>) | undefined
+}
+
+const FORMAT = 'pyshard-data'
+const VERSION = 1
+/** The file that says which process has the dir open (lmdb itself lets several processes share one). */
+export const LOCK_FILE = 'pyshard.lock'
+/** lmdb keys hold at most 1978 bytes; 4 go to the index id. */
+const MAX_DIRECT_KEY = 1900
+/** Removals per commit when a dropped index's entries are swept. */
+const SWEEP_CHUNK = 10_000
+/** `everysec`: how often the data is flushed to disk. */
+const SYNC_EVERY_MS = 1000
+
+const held = new Set<string>()
+
+function fail(dir: string, why: string, cause?: unknown): DataDirError {
+  return new DataDirError(`data dir ${dir} ${why}`, cause === undefined ? undefined : { cause })
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. */
+function lock(dir: string): () => void {
+  if (held.has(dir)) throw fail(dir, 'is already open in this process (one shard per data dir)')
+  const file = join(dir, LOCK_FILE)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      held.add(dir)
+      return () => {
+        held.delete(dir)
+        try {
+          unlinkSync(file)
+        } catch {
+          // Already gone: nothing to release.
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fail(dir, `cannot be locked (${LOCK_FILE}): ${message(err)}`, err)
+      const pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw fail(dir, `is in use by process ${pid}; stop that process first, or give this shard another data dir`)
+      }
+      unlinkSync(file)
+    }
+  }
+}
+
+/**
+ * lmdb trusts its file: opening a damaged one can crash the process. So the two meta pages are
+ * checked first (magic, version, page size, root pages inside the file). Damage deeper in the
+ * tree is not detected here (lmdb keeps no checksums); see docs/durability.md.
+ */
+function checkFile(dir: string): void {
+  const file = join(dir, 'data.mdb')
+  if (!existsSync(file)) return
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    if (size === 0) return // created, then killed before the first commit: lmdb starts it afresh
+    const head = Buffer.alloc(256)
+    const damaged = (why: string): never => {
+      throw fail(dir, `holds a damaged database (data.mdb: ${why}); restore the dir from a backup, or move it away to start this shard empty`)
+    }
+    if (readSync(fd, head, 0, 256, 0) < 160) damaged('shorter than its header')
+    const pageSize = head.readUInt32LE(48)
+    if (!(pageSize >= 512 && pageSize <= 65536 && (pageSize & (pageSize - 1)) === 0)) damaged('not an lmdb file')
+    if (size < 2 * pageSize) damaged('truncated')
+    const pages = Math.floor(size / pageSize)
+    let valid = 0
+    for (const at of [0, pageSize]) {
+      if (readSync(fd, head, 0, 256, at) < 160) continue
+      if (head.readUInt32LE(24) !== 0xbeefc0de) continue
+      if (head.readUInt32LE(28) !== 2) damaged(`lmdb file version ${head.readUInt32LE(28)}, this build reads 2`)
+      const roots = [head.readBigUInt64LE(88), head.readBigUInt64LE(136)]
+      if (roots.some((r) => r !== 0xffffffffffffffffn && r >= BigInt(pages))) continue
+      valid++
+    }
+    if (valid === 0) damaged('no valid meta page')
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** The lmdb key of one entry. */
+function entryKey(id: number, key: string): Buffer {
+  const n = key.length <= MAX_DIRECT_KEY / 3 ? -1 : Buffer.byteLength(key)
+  if (key.charCodeAt(0) !== 0 && n <= MAX_DIRECT_KEY && (key as string & { isWellFormed(): boolean }).isWellFormed()) {
+    const b = Buffer.allocUnsafe(4 + (n === -1 ? Buffer.byteLength(key) : n))
+    b.writeUInt32BE(id, 0)
+    b.write(key, 4, 'utf8')
+    return b
+  }
+  const b = Buffer.allocUnsafe(4 + 1 + 32)
+  b.writeUInt32BE(id, 0)
+  b[4] = 0
+  createHash('sha256').update(JSON.stringify(key)).digest().copy(b, 5)
+  return b
+}
+
+function hashed(k: Buffer): boolean {
+  return k.length > 4 && k[4] === 0
+}
+
+function prefix(id: number): Buffer {
+  const b = Buffer.allocUnsafe(4)
+  b.writeUInt32BE(id, 0)
+  return b
+}
+
+type Stored = [expires: number, doc: Json, key?: string]
+
+/** lmdb-js has `sync` (a forced flush of the environment) but does not declare it. */
+type Root = RootDatabase & { sync(done: (err?: unknown) => void): void }
+
+/** An open data dir: the shard's journal, with the fsync policy and the durable promise. */
+export class DataDir implements ShardJournal {
+  readonly path: string
+  readonly fsync: Fsync
+  readonly #root: Root
+  readonly #meta: Database<unknown, string>
+  readonly #indexes: Database<string, number>
+  readonly #entries: Database<Stored, Buffer>
+  readonly #ids = new Map<string, number>()
+  readonly #onError: (error: Error) => void
+  readonly #release: () => void
+  #nextId = 1
+  /** Writes issued, and how many of them are known to be on disk (`always`). */
+  #seq = 0
+  #durableSeq = 0
+  #waiting: Promise<void> | null = null
+  #waitingFor = 0
+  /** The commit promise of the latest turn's writes (lmdb-js gives one per batch). */
+  #last: Promise<unknown> | null = null
+  #failed: Error | null = null
+  #syncTimer: NodeJS.Timeout | null = null
+  #syncedSeq = 0
+  #closed = false
+  #sweeping: Promise<void> = Promise.resolve()
+
+  /** Use `openDataDir`. */
+  constructor(path: string, root: RootDatabase, fsync: Fsync, onError: (error: Error) => void, release: () => void) {
+    this.path = path
+    this.fsync = fsync
+    this.#root = root as Root
+    this.#meta = root.openDB<unknown, string>({ name: 'meta', encoding: 'json' })
+    this.#indexes = root.openDB<string, number>({ name: 'indexes', keyEncoding: 'uint32', encoding: 'json' })
+    this.#entries = root.openDB<Stored, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'json' })
+    this.#onError = onError
+    this.#release = release
+  }
+
+  /** Loads the shard from the dir (or imports an old snapshot into a fresh dir), then records its changes. */
+  async load(shard: Shard, options: DataDirOptions): Promise<number> {
+    const format = this.#meta.get('format') as { format?: unknown; version?: unknown } | undefined
+    if (format === undefined) {
+      if (this.#entries.getKeysCount({ limit: 1 }) > 0 || this.#indexes.getKeysCount({ limit: 1 }) > 0) {
+        throw fail(this.path, 'holds an lmdb database that pyshard did not write (no format record); give this shard an empty dir')
+      }
+      return this.#create(shard, options)
+    }
+    if (format.format !== FORMAT || typeof format.version !== 'number') throw fail(this.path, `holds data of another format (${JSON.stringify(format)})`)
+    if (format.version !== VERSION) {
+      throw fail(this.path, `was written in data format v${format.version}; this pyshard reads v${VERSION}` +
+        (format.version > VERSION ? ' (upgrade pyshard to open it)' : ''))
+    }
+    const stored = this.#meta.get('assignment') as ShardSettings | undefined
+    if (stored !== undefined) {
+      const cur = shard.settings
+      if (options.assignment === 'stored') shard.configure(stored)
+      else if (stored.name !== cur.name || stored.start !== cur.start || stored.end !== cur.end) {
+        throw fail(this.path, `holds shard "${stored.name}" [${stored.start}, ${stored.end}) but this store's config gives ` +
+          `"${cur.name}" [${cur.start}, ${cur.end}); use the config it was written with, or move the dir away`)
+      }
+    }
+    this.#nextId = Number(this.#meta.get('nextIndexId') ?? 1)
+    const names = new Map<number, string>()
+    for (const { key, value } of this.#indexes.getRange({})) {
+      names.set(key, value)
+      this.#ids.set(value, key)
+      if (!shard.indexes().includes(value)) shard.createIndex(value)
+      if (key >= this.#nextId) this.#nextId = key + 1
+    }
+    let loaded = 0
+    const stale: Buffer[] = []
+    for (const { key, value } of this.#entries.getRange({})) {
+      const name = names.get(key.readUInt32BE(0))
+      const k = hashed(key) ? value[2] : key.toString('utf8', 4)
+      if (name !== undefined && typeof k === 'string' && shard.load(name, k, value[1], value[0])) loaded++
+      else stale.push(Buffer.from(key))
+    }
+    // Expired, swept after a drop, or outside the range: gone for good.
+    for (const k of stale) this.#track(this.#entries.remove(k))
+    this.#track(this.#meta.put('assignment', { ...shard.settings }))
+    this.#start(shard)
+    return loaded
+  }
+
+  async #create(shard: Shard, options: DataDirOptions): Promise<number> {
+    let imported = 0
+    const old = join(this.path, 'shard.snapshot.jsonl')
+    if (options.legacy !== undefined && existsSync(old)) imported = (await options.legacy(shard, this.path)) ?? 0
+    this.#track(this.#meta.put('assignment', { ...shard.settings }))
+    for (const index of shard.indexes()) this.createIndex(index)
+    for (const e of shard.dump()) this.put(e.index, e.key, e.doc, e.expires)
+    // The format record goes last, in the same commit: a crash before it leaves a dir that imports again.
+    this.#track(this.#meta.put('format', { format: FORMAT, version: VERSION }))
+    await this.#root.flushed
+    if (this.#failed !== null) throw fail(this.path, `could not be written: ${this.#failed.message}`, this.#failed)
+    if (existsSync(old)) renameSync(old, `${old}.imported`)
+    for (const f of readdirSync(this.path)) if (/^shard\.snapshot\.jsonl\.\d+\.tmp$/.test(f)) unlinkSync(join(this.path, f))
+    this.#start(shard)
+    return imported
+  }
+
+  #start(shard: Shard): void {
+    shard.setJournal(this)
+    if (this.fsync === 'everysec') {
+      this.#syncTimer = setInterval(() => this.#sync(), SYNC_EVERY_MS)
+      this.#syncTimer.unref()
+    }
+  }
+
+  #sync(): void {
+    if (this.#syncedSeq === this.#seq || this.#closed) return
+    const seq = this.#seq
+    Promise.resolve(this.#root.committed).then(() => {
+      this.#root.sync((err?: unknown) => {
+        if (err) this.#error(err)
+        else if (this.#syncedSeq < seq) this.#syncedSeq = seq
+      })
+    }, () => {})
+  }
+
+  createIndex(index: string): void {
+    const id = this.#nextId++
+    this.#ids.set(index, id)
+    this.#track(this.#meta.put('nextIndexId', this.#nextId))
+    this.#track(this.#indexes.put(id, index))
+  }
+
+  dropIndex(index: string): void {
+    const id = this.#ids.get(index)
+    if (id === undefined) return
+    this.#ids.delete(index)
+    const p = this.#indexes.remove(id)
+    this.#track(p)
+    // Once the drop is committed no write can reach this id again (a new index gets a new id).
+    this.#sweeping = this.#sweeping.then(() => p).then(() => this.#sweep(id), () => {})
+  }
+
+  put(index: string, key: string, doc: Json, expires: number): void {
+    const k = entryKey(this.#ids.get(index) as number, key)
+    this.#track(this.#entries.put(k, hashed(k) ? [expires, doc, key] : [expires, doc]))
+  }
+
+  delete(index: string, key: string): void {
+    this.#track(this.#entries.remove(entryKey(this.#ids.get(index) as number, key)))
+  }
+
+  /** Records a new assignment (name, range, size, policy, epoch). */
+  assign(settings: ShardSettings): void {
+    this.#track(this.#meta.put('assignment', { ...settings }))
+  }
+
+  /**
+   * `always`: a promise that resolves once every write issued so far is on disk (one per commit,
+   * shared by every caller in the meantime), or null when there is nothing to wait for. Rejects
+   * when a commit failed. Null for the other policies.
+   */
+  durable(): Promise<void> | null {
+    if (this.fsync !== 'always') return null
+    if (this.#failed !== null) return Promise.reject(this.#failed)
+    if (this.#seq === this.#durableSeq) return null
+    const target = this.#seq
+    if (this.#waiting !== null && this.#waitingFor === target) return this.#waiting
+    const last = this.#last
+    const waiting: Promise<void> = Promise.all([last, this.#root.flushed]).then(() => {
+      if (this.#durableSeq < target) this.#durableSeq = target
+      if (this.#waiting === waiting) this.#waiting = null
+    })
+    this.#waiting = waiting
+    this.#waitingFor = target
+    return waiting
+  }
+
+  /** Waits for what was written, flushes it to disk, closes lmdb and gives the dir back. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#syncTimer !== null) clearInterval(this.#syncTimer)
+    try {
+      await this.#root.committed
+      if (this.fsync !== 'no' && this.#seq !== this.#syncedSeq) await new Promise<void>((done) => this.#root.sync(() => done()))
+      await this.#root.close()
+    } finally {
+      this.#release()
+    }
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#seq++
+    if (p === this.#last) return
+    this.#last = p
+    p.then(undefined, (err: unknown) => this.#error(err))
+  }
+
+  #error(err: unknown): void {
+    const error = fail(this.path, `failed to record a change: ${message(err)}`, err)
+    if (this.#failed === null) this.#failed = error
+    try {
+      this.#onError(error)
+    } catch {
+      // The owner's sink: nothing more to tell.
+    }
+  }
+
+  async #sweep(id: number): Promise<void> {
+    const range = { start: prefix(id), end: prefix(id + 1), limit: SWEEP_CHUNK }
+    while (!this.#closed) {
+      const keys = [...this.#entries.getKeys(range)].map((k) => Buffer.from(k))
+      if (keys.length === 0) return
+      let last: Promise<unknown> | null = null
+      for (const k of keys) {
+        last = this.#entries.remove(k)
+        this.#track(last)
+      }
+      await last
+    }
+  }
+}
+
+/**
+ * Opens (creating if missing) the data dir of one shard and loads the shard from it. Fails with
+ * one DataDirError naming the dir when it cannot be used; the shard is then not to be served.
+ */
+export async function openDataDir(dir: string, shard: Shard, options: DataDirOptions): Promise<{ store: DataDir; loaded: number }> {
+  const path = resolve(dir)
+  try {
+    mkdirSync(path, { recursive: true })
+  } catch (err) {
+    throw fail(path, `cannot be created: ${message(err)}`, err)
+  }
+  if (!statSync(path).isDirectory()) throw fail(path, 'is not a directory')
+  const release = lock(path)
+  let store: DataDir | null = null
+  try {
+    checkFile(path)
+    const always = options.fsync === 'always'
+    let root: RootDatabase
+    try {
+      // everysec and no: commits are not flushed by lmdb itself (everysec flushes once a second).
+      root = open({ path, maxDbs: 4, noSync: !always, ...(always ? {} : { overlappingSync: false }) })
+    } catch (err) {
+      throw fail(path, `cannot be opened: ${message(err)}`, err)
+    }
+    store = new DataDir(path, root, options.fsync, options.onError, release)
+    const loaded = await store.load(shard, options)
+    return { store, loaded }
+  } catch (err) {
+    if (store !== null) await store.close().catch(() => {})
+    else release()
+    if (err instanceof DataDirError) throw err
+    throw fail(path, `cannot be read: ${message(err)}`, err)
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * A shard server in a child process (the built `pyshard shard --data DIR`), for crash tests:
+ * the test writes to it over TCP, kills it with SIGKILL and starts another on the same dir.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { Pyshard } from '../../src/index.js'
+import { spawnCli } from './cli.js'
+
+export interface ChildShard {
+  child: ChildProcess
+  port: number
+  /** kill -9, then waits until the process is gone (reaped). */
+  kill(): Promise<void>
+}
+
+/** Starts `pyshard shard --port 0 --data dir --fsync fsync`; resolves once it listens. Rejects with its stderr if it exits first. */
+export function startChildShard(dir: string, fsync: 'always' | 'everysec' | 'no'): Promise<ChildShard> {
+  const child = spawnCli(['shard', '--port', '0', '--data', dir, '--fsync', fsync])
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { err += d })
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
+      if (m !== null) {
+        resolve({
+          child, port: Number(m[1]),
+          kill: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+            await gone
+          },
+        })
+      }
+    })
+    child.once('exit', (code, signal) => reject(new Error(`shard exited (${code ?? signal}) before listening: ${err.trim()}`)))
+  })
+}
+
+/** Runs `pyshard shard --data dir` expecting it to fail at start-up; resolves with its exit code and stderr. */
+export async function failingChildShard(dir: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawnCli(['shard', '--port', '0', '--data', dir])
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  child.stdout?.on('data', () => {})
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stderr }
+}
+
+/** A store over the one child shard (its default name and the whole range). */
+export function openOn(port: number): Promise<Pyshard> {
+  return Pyshard.open({ config: { shards: [{ name: 'shard', host: '127.0.0.1', port }] }, requestTimeout: 10_000 })
+}
