@@ -41,7 +41,7 @@ export interface ScanRequest {
   maxBytes?: number
 }
 export interface ScanCloseRequest { op: 'scanClose'; cursor: number }
-export interface RunRequest { op: 'run'; index: string; name: string; args: Json | undefined }
+export interface RunRequest { op: 'run'; index: string; name: string; args?: Json }
 export interface StatRequest { op: 'stat' }
 /** Admin: give the shard its name, range, size and policy (what the bootstrap server does). */
 export interface ConfigureRequest { op: 'configure'; settings: ShardSettings }

@@ -275,7 +275,8 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   async run(index: string, name: string, args?: Json): Promise<unknown[]> {
     checkIndex(index)
     if (typeof name !== 'string' || name === '') throw new BadRequestError('processor name must be a non-empty string')
-    const responses = await this.#router.all({ op: 'run', index, name, args })
+    // No `args` key when there are none: a wire carries JSON, and undefined is not.
+    const responses = await this.#router.all(args === undefined ? { op: 'run', index, name } : { op: 'run', index, name, args })
     return responses.map((r) => {
       if (!r.ok) throw failure(r)
       return r.value

@@ -9,12 +9,12 @@
  *   column of values plus the few that are absent or errors. V8's serializer
  *   pays per value and writes every property name of every object, so a few
  *   big values clone much faster than many small objects.
- * - `msgpack`: one msgpackr buffer (with its record extension) per message,
+ * - `msgpack`: one MessagePack buffer (the tcp wire's codec, with its shapes extension) per message,
  *   transferred, not copied.
  *
  * docs/workers.md has what each costs on the bench workload.
  */
-import { Packr } from 'msgpackr'
+import { decodeValue, encodeValue } from '../tcp/msgpack.js'
 import type { ErrorResponse, Request, Response } from '../../src/internal.js'
 import type { Codec, Part } from './messages.js'
 
@@ -211,18 +211,24 @@ const columnsCodec: WireCodec = {
 }
 
 function msgpackCodec(): WireCodec {
-  // Records (msgpackr's shape extension) carry their definitions inline, so each side may have its own Packr.
-  const packr = new Packr({ useRecords: true, moreTypes: true })
+  // The tcp wire's MessagePack (with its shapes extension: both ends are ours), so values cross
+  // threads as they cross sockets: own __proto__ keys kept, lone surrogates lossless.
   const encode = (value: unknown): Encoded => {
-    // Copy out of msgpackr's reused buffer (cloning a view would copy all of it), then hand the copy over.
-    const bytes = new Uint8Array(packr.pack(value))
+    // Copy out of the encoder's reused buffer, then hand the copy over.
+    const bytes = new Uint8Array(encodeValue(value, true))
     return { body: bytes, transfer: [bytes.buffer] }
   }
+  const decode = (body: unknown): unknown => {
+    const u8 = body as Uint8Array
+    return decodeValue(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), true)
+  }
+  // A processor may return undefined: an answer without a value, as an absent read is.
+  const defined = (r: Response): Response => (r.ok && 'value' in r && r.value === undefined ? { ok: true } : r)
   return {
     encodeBatch: encode,
-    decodeBatch: (body) => packr.unpack(body as Uint8Array) as Part[],
-    encodeReply: encode,
-    decodeReply: (body) => packr.unpack(body as Uint8Array) as Response[][],
+    decodeBatch: (body) => decode(body) as Part[],
+    encodeReply: (answers) => encode(answers.map((res) => res.map(defined))),
+    decodeReply: (body) => decode(body) as Response[][],
   }
 }
 

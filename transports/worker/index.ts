@@ -31,7 +31,7 @@ export interface WorkerTransportOptions {
   /**
    * How batches cross threads: `'columns'` (structured clone of the requests
    * and answers laid out in columns), `'clone'` (structured clone of the
-   * request and response objects as they are) or `'msgpack'` (one msgpackr
+   * request and response objects as they are) or `'msgpack'` (one MessagePack
    * buffer per message, transferred). All carry any JSON document; columns
    * measured fastest on the bench workload (docs/workers.md).
    * @default 'columns'

@@ -4,7 +4,7 @@
  */
 import type { OnFull, Request } from '../../src/internal.js'
 
-/** How batches travel (see codec.ts): structured clone of the objects, of flattened columns, or one msgpackr buffer. */
+/** How batches travel (see codec.ts): structured clone of the objects, of flattened columns, or one MessagePack buffer. */
 export type Codec = 'clone' | 'columns' | 'msgpack'
 
 /** What a shard in a worker needs to be created (the serialisable part of a ShardSpec). */
