@@ -41,6 +41,7 @@ export const up: Command = {
     host: { type: 'string' },
     processors: { type: 'string' },
     data: { type: 'string' },
+    'admin-token': { type: 'string' },
   },
   help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR] [options]
 
@@ -57,6 +58,8 @@ Options:
       --host HOST            bootstrap server address (default 127.0.0.1)
       --processors MODULE    processors module the shard servers may run
       --data DIR             keep each shard's snapshot in DIR/<shard name>
+      --admin-token T        token needed to assign the shard servers or move data
+                             (default the config's "adminToken")
   -h, --help                 this help
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
@@ -69,6 +72,7 @@ unreadable snapshot), 2 bad usage.`,
     const local = map.shards.filter((s) => s.transport === 'tcp').map(checkTcpSpec)
     if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
     const token = map.config.token
+    const adminToken = stringOption(values, 'admin-token') ?? map.config.adminToken
     const processors = stringOption(values, 'processors')
     const data = stringOption(values, 'data')
     const started: Server[] = []
@@ -78,7 +82,8 @@ unreadable snapshot), 2 bad usage.`,
         try {
           server = new ShardServer({
             host: spec.host as string, port: spec.port as number,
-            ...(token !== undefined ? { token } : {}), ...(processors !== undefined ? { processors } : {}),
+            ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
+            ...(processors !== undefined ? { processors } : {}),
             ...(data !== undefined ? { dataDir: join(data, spec.name) } : {}),
           })
         } catch (err) {
@@ -91,7 +96,7 @@ unreadable snapshot), 2 bad usage.`,
         host: stringOption(values, 'host') ?? '127.0.0.1',
         port: portOption(values, 'port', DEFAULT_BOOTSTRAP_PORT),
         config,
-        ...(token !== undefined ? { token } : {}),
+        ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
       })
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
       started.push(bootstrap)
@@ -116,6 +121,7 @@ export const shard: Command = {
     insecure: { type: 'boolean' },
     processors: { type: 'string' },
     data: { type: 'string' },
+    'admin-token': { type: 'string' },
   },
   help: `Usage: pyshard shard --port N [--host HOST] [--data DIR] [--token TOKEN] [options]
 
@@ -129,6 +135,8 @@ Options:
       --host HOST            address to bind (default 127.0.0.1)
       --token TOKEN          token clients and the bootstrap server must present
                              (default $PYSHARD_TOKEN); required off loopback
+      --admin-token T        token a bootstrap server must present to assign this
+                             server or move its data (the --token cannot then)
       --insecure             allow a non-loopback HOST without a token
       --processors MODULE    the processors module this server may run
       --data DIR             keep this shard's snapshot in DIR
@@ -141,6 +149,8 @@ snapshot), 2 bad usage.`,
     const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
     const token = stringOption(values, 'token') ?? envToken()
     if (token !== undefined) options.token = token
+    const adminToken = stringOption(values, 'admin-token')
+    if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
     const processors = stringOption(values, 'processors')
     if (processors !== undefined) options.processors = processors
@@ -162,6 +172,7 @@ export const bootstrap: Command = {
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
     token: { type: 'string' },
+    'admin-token': { type: 'string' },
     insecure: { type: 'boolean' },
   },
   help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
@@ -177,6 +188,8 @@ Options:
       --host HOST            address to bind (default 127.0.0.1)
       --token TOKEN          token for the shard servers and this server's clients
                              (default $PYSHARD_TOKEN, else the config's "token")
+      --admin-token T        token presented to the shard servers to assign them
+                             (default the config's "adminToken", else the token)
       --insecure             allow a non-loopback HOST without a token
   -h, --help                 this help
 
@@ -189,6 +202,8 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     }
     const token = stringOption(values, 'token') ?? envToken()
     if (token !== undefined) options.token = token
+    const adminToken = stringOption(values, 'admin-token')
+    if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
     const server = newServer(() => new BootstrapServer(options))
     const address = await listenOrExplain(server, 'bootstrap server')

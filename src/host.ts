@@ -30,6 +30,15 @@ export interface ShardHostOptions extends Omit<ShardOptions, 'onEvent'> {
   onEvent?: (event: HostEvent) => void
 }
 
+/**
+ * Where a host keeps its assignment (name, range, size, policy, epoch) across restarts, so that
+ * an older assignment is still refused after one. The persistence layer implements it.
+ */
+export interface AssignmentStore {
+  /** Called synchronously with every assignment the shard accepted. */
+  save(settings: Readonly<ShardSettings>): void
+}
+
 /** Entries reclaimed per background sweep, so one sweep never stalls the loop. */
 const SWEEP_BUDGET = 10_000
 
@@ -40,6 +49,7 @@ export class ShardHost {
   readonly #sweepInterval: number
   #timer: NodeJS.Timeout | null = null
   #settings: Readonly<ShardSettings>
+  #store: AssignmentStore | null = null
 
   constructor(options: ShardHostOptions = {}) {
     const { sweepInterval, onEvent, ...shardOptions } = options
@@ -57,6 +67,18 @@ export class ShardHost {
 
   /** The engine itself, for the persistence layer that loads and saves it. Not for the data path. */
   get engine(): Shard { return this.#shard }
+
+  /**
+   * Sets where accepted assignments are saved (null: nowhere). A persistence layer calls
+   * `restoreAssignment` with what it saved, then this, before the host serves.
+   */
+  setAssignmentStore(store: AssignmentStore | null): void { this.#store = store }
+
+  /** Takes a saved assignment back at start-up (before serving). Refuses one older than the current (STALE_EPOCH). */
+  restoreAssignment(settings: ShardSettings): void {
+    this.#shard.configure(settings)
+    this.#settings = this.#shard.settings
+  }
 
   /** Sets the processors `run` may call. */
   setProcessors(processors: Record<string, Processor>): void { this.#shard.setProcessors(processors) }
@@ -105,6 +127,7 @@ export class ShardHost {
     const now = this.#shard.settings
     if (now === this.#settings) return
     this.#settings = now
+    this.#store?.save(now)
     this.#report({ type: 'configured', settings: { ...now } })
   }
 
