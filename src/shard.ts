@@ -450,7 +450,7 @@ export class Shard {
       const tables = this.#tables
       state = {
         iter: (function* () {
-          for (const table of [...tables.values()]) {
+          for (const table of tables.values()) {
             for (const slot of table.map.values()) {
               if (slot.table === null || !inRanges(ranges, hashKey(table.name, slot.key))) continue
               yield { index: table.name, key: slot.key, doc: slot.doc, expires: slot.expires }

@@ -389,7 +389,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
       // Start-up: what the servers hold is the list.
       this.#indexes = seen
     } else {
-      for (const i of [...this.#indexes]) if (!seen.has(i)) this.#indexes.delete(i)
+      for (const i of this.#indexes) if (!seen.has(i)) this.#indexes.delete(i)
       for (const i of seen) this.#indexes.add(i)
     }
     const partial = new Map<string, string>()
