@@ -575,7 +575,6 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
       this.#map = checked
       this.#served = publicConfig(checked)
       const keep = new Set(next.shards.map((s) => s.name))
-      for (const m of retired) m.client?.destroy()
       this.#members = next.shards.map((spec) => {
         const m = member(spec.name)
         m.spec = spec
@@ -586,6 +585,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
       const frozenMs = Date.now() - frozenAt
       report('cleanup')
       const drops = await Promise.all(sources.map((name) => call(client(name), { op: 'dropRange', ranges: rangesOf(name, 'from') }) as Promise<number>))
+      for (const m of retired) m.client?.destroy()
       for (const m of this.#members) this.emit('configured', { shard: m.spec.name, epoch })
       report('done')
       return { epoch, moves, moved: progress.moved, dropped: drops.reduce((a, b) => a + b, 0), frozenMs }
