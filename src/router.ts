@@ -247,8 +247,9 @@ export class Router {
       if (newest > this.#map.epoch) wait = true
       else if (!wait && attempt >= this.#maxRetries) return out
     }
-    if (wait) await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 ** Math.min(attempt, 6))))
-    const next = await this.many(again.map((i) => reqs[i] as Request), attempt + 1, start)
+    // Only a MOVED resent at once counts against maxRetries; waiting is bounded by requestTimeout.
+    if (wait) await new Promise((resolve) => setTimeout(resolve, Math.min(50, 1 + (Date.now() - start) / 10)))
+    const next = await this.many(again.map((i) => reqs[i] as Request), wait ? attempt : attempt + 1, start)
     again.forEach((i, j) => (out[i] = next[j] as Response))
     return out
   }
