@@ -98,6 +98,7 @@ unreadable snapshot), 2 bad usage.`,
         config,
         ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
       })
+      logShardEvents(bootstrap, 'up')
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
       started.push(bootstrap)
       process.stdout.write(formatMap(bootstrap.map, address))
@@ -206,10 +207,22 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
     const server = newServer(() => new BootstrapServer(options))
+    logShardEvents(server, 'bootstrap')
     const address = await listenOrExplain(server, 'bootstrap server')
     process.stdout.write(formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
     return serveUntilSignal('bootstrap', [server])
   },
+}
+
+/** One line on stderr per shard server going down, coming back, or accepting its assignment. */
+function logShardEvents(server: BootstrapServer, command: string): void {
+  const say = (line: string): void => { process.stderr.write(`pyshard ${command}: ${line}\n`) }
+  server.on('shardDown', (e) => say(`shard "${e.shard}" down: ${e.error.message}`))
+  server.on('shardUp', (e) => say(`shard "${e.shard}" up`))
+  server.on('configured', (e) => say(`shard "${e.shard}" assigned (epoch ${e.epoch})`))
+  server.on('reshard', (p) => {
+    if (p.phase !== 'copy') say(`reshard to epoch ${p.epoch}: ${p.phase} (${p.moved} entries moved)`)
+  })
 }
 
 function envToken(): string | undefined {

@@ -293,6 +293,12 @@ export class Router {
     return Promise.all(this.#states.map((s) => this.#direct(s, req)))
   }
 
+  /** `all`, but a shard that fails to answer is a rejected result instead of failing the call. */
+  allSettled(req: Request): Promise<PromiseSettledResult<Response>[]> {
+    this.#checkOpen()
+    return Promise.allSettled(this.#states.map((s) => this.#direct(s, req)))
+  }
+
   #direct(state: ShardState, req: Request): Promise<Response> {
     const client = state.client
     if (client.execute !== undefined) {
