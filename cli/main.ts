@@ -14,9 +14,10 @@ import { createIndex, dropIndex, indexes } from './index-admin.js'
 import { pop, read, remove } from './keys.js'
 import { bootstrap, shard, up } from './servers.js'
 import { stat } from './stat.js'
+import { reshard } from './reshard.js'
 import { write } from './write.js'
 
-const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat, bench]
+const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat, reshard, bench]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))

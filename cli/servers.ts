@@ -56,6 +56,7 @@ export const up: Command = {
     processors: { type: 'string' },
     data: { type: 'string' },
     fsync: { type: 'string' },
+    'admin-token': { type: 'string' },
   },
   help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR [--fsync POLICY]] [options]
 
@@ -73,6 +74,8 @@ Options:
       --processors MODULE    processors module the shard servers may run
       --data DIR             keep each shard on disk in DIR/<shard name>
       --fsync POLICY         always, everysec or no (default everysec)
+      --admin-token T        token needed to assign the shard servers or move data
+                             (default the config's "adminToken")
   -h, --help                 this help
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
@@ -85,6 +88,7 @@ unusable data dir), 2 bad usage.`,
     const local = map.shards.filter((s) => s.transport === 'tcp').map(checkTcpSpec)
     if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
     const token = map.config.token
+    const adminToken = stringOption(values, 'admin-token') ?? map.config.adminToken
     const processors = stringOption(values, 'processors')
     const data = stringOption(values, 'data')
     const fsync = fsyncOption(values)
@@ -95,7 +99,8 @@ unusable data dir), 2 bad usage.`,
         try {
           server = new ShardServer({
             host: spec.host as string, port: spec.port as number,
-            ...(token !== undefined ? { token } : {}), ...(processors !== undefined ? { processors } : {}),
+            ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
+            ...(processors !== undefined ? { processors } : {}),
             ...(data !== undefined ? { dataDir: join(data, spec.name) } : {}), ...(fsync !== undefined ? { fsync } : {}),
           })
         } catch (err) {
@@ -108,8 +113,9 @@ unusable data dir), 2 bad usage.`,
         host: stringOption(values, 'host') ?? '127.0.0.1',
         port: portOption(values, 'port', DEFAULT_BOOTSTRAP_PORT),
         config,
-        ...(token !== undefined ? { token } : {}),
+        ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
       })
+      logShardEvents(bootstrap, 'up')
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
       started.push(bootstrap)
       process.stdout.write(formatMap(bootstrap.map, address))
@@ -134,6 +140,7 @@ export const shard: Command = {
     processors: { type: 'string' },
     data: { type: 'string' },
     fsync: { type: 'string' },
+    'admin-token': { type: 'string' },
   },
   help: `Usage: pyshard shard --port N [--host HOST] [--data DIR [--fsync POLICY]] [--token TOKEN] [options]
 
@@ -147,6 +154,8 @@ Options:
       --host HOST            address to bind (default 127.0.0.1)
       --token TOKEN          token clients and the bootstrap server must present
                              (default $PYSHARD_TOKEN); required off loopback
+      --admin-token T        token a bootstrap server must present to assign this
+                             server or move its data (the --token cannot then)
       --insecure             allow a non-loopback HOST without a token
       --processors MODULE    the processors module this server may run
       --data DIR             keep this shard on disk in DIR
@@ -160,6 +169,8 @@ dir), 2 bad usage.`,
     const options: ShardServerOptions = { host: stringOption(values, 'host') ?? '127.0.0.1', port: portOption(values, 'port', 0) }
     const token = stringOption(values, 'token') ?? envToken()
     if (token !== undefined) options.token = token
+    const adminToken = stringOption(values, 'admin-token')
+    if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
     const processors = stringOption(values, 'processors')
     if (processors !== undefined) options.processors = processors
@@ -183,6 +194,7 @@ export const bootstrap: Command = {
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
     token: { type: 'string' },
+    'admin-token': { type: 'string' },
     insecure: { type: 'boolean' },
   },
   help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
@@ -198,6 +210,8 @@ Options:
       --host HOST            address to bind (default 127.0.0.1)
       --token TOKEN          token for the shard servers and this server's clients
                              (default $PYSHARD_TOKEN, else the config's "token")
+      --admin-token T        token presented to the shard servers to assign them
+                             (default the config's "adminToken", else the token)
       --insecure             allow a non-loopback HOST without a token
   -h, --help                 this help
 
@@ -210,12 +224,26 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     }
     const token = stringOption(values, 'token') ?? envToken()
     if (token !== undefined) options.token = token
+    const adminToken = stringOption(values, 'admin-token')
+    if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
     const server = newServer(() => new BootstrapServer(options))
+    logShardEvents(server, 'bootstrap')
     const address = await listenOrExplain(server, 'bootstrap server')
     process.stdout.write(formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
     return serveUntilSignal('bootstrap', [server])
   },
+}
+
+/** One line on stderr per shard server going down, coming back, or accepting its assignment. */
+function logShardEvents(server: BootstrapServer, command: string): void {
+  const say = (line: string): void => { process.stderr.write(`pyshard ${command}: ${line}\n`) }
+  server.on('shardDown', (e) => say(`shard "${e.shard}" down: ${e.error.message}`))
+  server.on('shardUp', (e) => say(`shard "${e.shard}" up`))
+  server.on('configured', (e) => say(`shard "${e.shard}" assigned (epoch ${e.epoch})`))
+  server.on('reshard', (p) => {
+    if (p.phase !== 'copy') say(`reshard to epoch ${p.epoch}: ${p.phase} (${p.moved} entries moved)`)
+  })
 }
 
 function envToken(): string | undefined {

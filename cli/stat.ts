@@ -13,7 +13,8 @@ export const stat: Command = {
 
 Prints one row per shard: name, hash range, transport, live entries, bytes
 used of the byte limit, and how its entries spread over its range (a bar per
-bucket, scaled to the fullest bucket of any shard).
+bucket, scaled to the fullest bucket of any shard). A shard that does not
+answer is listed as down, with the error; the others are still shown.
 
 Options:
       --json                 print the figures as JSON (an array, one object per shard)
@@ -58,7 +59,7 @@ export function distributionBar(buckets: readonly number[], max: number): string
 
 export function formatStats(stats: readonly ShardStats[]): string {
   const max = Math.max(0, ...stats.flatMap((s) => s.distribution))
-  const rows = stats.map((s) => [
+  const rows = stats.map((s) => s.status === 'down' ? [s.name, `[${s.start}, ${s.end})`, s.transport, '-', `down: ${s.error ?? 'unreachable'}`, ''] : [
     s.name,
     `[${s.start}, ${s.end})`,
     s.transport,

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'FRAME_TOO_LARGE'
   | 'MOVED'
   | 'DATA_DIR'
+  | 'STALE_EPOCH'
+  | 'TRY_AGAIN'
 
 /** Base class of every error pyshard raises on purpose. */
 export class PyshardError extends Error {
@@ -71,6 +73,17 @@ export class FrameTooLargeError extends PyshardError {
 export class DataDirError extends PyshardError {
   constructor(message: string, options?: { cause?: unknown }) { super('DATA_DIR', message, options) }
 }
+/** An assignment older than the one the shard holds: refused, nothing changed. */
+export class StaleEpochError extends PyshardError {
+  constructor(message: string, options?: { cause?: unknown }) { super('STALE_EPOCH', message, options) }
+}
+/**
+ * The key's range is being handed to another shard and writes to it pause for a moment. Retried
+ * inside the client within its `requestTimeout`; a caller only sees it when that runs out.
+ */
+export class TryAgainError extends PyshardError {
+  constructor(message: string, options?: { cause?: unknown }) { super('TRY_AGAIN', message, options) }
+}
 /** The key is outside the answering shard's range: the caller's map is stale. Internal unless retries run out. */
 export class MovedError extends PyshardError {
   /** The epoch of the map the answering shard was configured from. */
@@ -92,6 +105,8 @@ const byCode: Record<Exclude<ErrorCode, 'MOVED'>, new (message: string, options?
   AUTH_FAILED: AuthFailedError,
   FRAME_TOO_LARGE: FrameTooLargeError,
   DATA_DIR: DataDirError,
+  STALE_EPOCH: StaleEpochError,
+  TRY_AGAIN: TryAgainError,
 }
 
 /** True when `code` is one of pyshard's stable codes. */

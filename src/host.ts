@@ -60,6 +60,15 @@ export interface ShardHostOptions extends Omit<ShardOptions, 'onEvent'> {
   onEvent?: (event: HostEvent) => void
 }
 
+/**
+ * Where a host keeps its assignment (name, range, size, policy, epoch) across restarts, so that
+ * an older assignment is still refused after one. The persistence layer implements it.
+ */
+export interface AssignmentStore {
+  /** Called synchronously with every assignment the shard accepted. */
+  save(settings: Readonly<ShardSettings>): void
+}
+
 /** Entries reclaimed per background sweep, so one sweep never stalls the loop. */
 const SWEEP_BUDGET = 10_000
 

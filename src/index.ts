@@ -15,6 +15,7 @@ export type { Transport, ShardClient, TransportContext, MapSourceOptions } from 
 export {
   PyshardError, IndexNotFoundError, IndexExistsError, ShardFullError, ShardUnavailableError, TimeoutError,
   BadConfigError, BadRequestError, AuthFailedError, FrameTooLargeError, MovedError, DataDirError,
+  StaleEpochError, TryAgainError,
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents, EvictEvent, ExpireEvent, ShardDownEvent, ShardUpEvent, MapChangedEvent } from './events.js'

@@ -4,9 +4,9 @@
  */
 export { Shard } from './shard.js'
 export { ShardHost, FSYNC_POLICIES, shardDataDir } from './host.js'
-export type { ShardHostOptions, HostEvent, Fsync, Persistence } from './host.js'
+export type { ShardHostOptions, HostEvent, Fsync, Persistence, AssignmentStore } from './host.js'
 export type { ShardOptions, ShardSettings, ShardStat, ShardEvent, Processor, OnFull, ShardJournal } from './shard.js'
-export { execute, errorResponse } from './protocol.js'
+export { execute, errorResponse, ADMIN_OPS } from './protocol.js'
 export type { Request, Response, ErrorResponse, OkResponse, Json, ScanPage, Op } from './protocol.js'
 export type { ShardClient, Transport, TransportContext, MapSourceOptions } from './transport.js'
 export { checkMap, transportNames } from './transport.js'
@@ -20,7 +20,7 @@ export { ManualClock, sharedClock } from './clock.js'
 export { measure } from './measure.js'
 export {
   PyshardError, ShardUnavailableError, TimeoutError, BadRequestError, AuthFailedError, FrameTooLargeError,
-  BadConfigError, DataDirError, errorFromCode,
+  BadConfigError, DataDirError, StaleEpochError, TryAgainError, errorFromCode,
 } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { PyshardEvents } from './events.js'

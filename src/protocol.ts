@@ -6,7 +6,7 @@
  */
 import { PyshardError, BadRequestError, MovedError } from './errors.js'
 import type { ErrorCode } from './errors.js'
-import type { Shard, ShardStat, ShardSettings } from './shard.js'
+import type { Shard, ShardStat, ShardSettings, ExportPage, MovedEntry, Range } from './shard.js'
 
 /** Any JSON value. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
@@ -46,9 +46,29 @@ export interface StatRequest { op: 'stat' }
 /** Admin: give the shard its name, range, size and policy (what the bootstrap server does). */
 export interface ConfigureRequest { op: 'configure'; settings: ShardSettings }
 
+/** Admin, migration source: log writes to `ranges` from now on. */
+export interface MigrateStartRequest { op: 'migrateStart'; ranges: Range[] }
+/** Admin, migration source: freeze writes to the moving ranges, read the changes logged, or end the move. */
+export interface MigrateStepRequest { op: 'migrateFreeze' | 'migrateDirty' | 'migrateEnd' }
+/** Admin, migration source: one page of the entries in `ranges`. */
+export interface ExportRangeRequest { op: 'exportRange'; ranges: Range[]; cursor: number; count: number }
+/** Admin, migration destination: store what the source hands over. */
+export interface ImportEntriesRequest { op: 'importEntries'; entries: MovedEntry[] }
+/** Admin, migration source after cut-over: delete the handed-over entries in `ranges`. */
+export interface DropRangeRequest { op: 'dropRange'; ranges: Range[] }
+
 export type Request =
   | CreateIndexRequest | DropIndexRequest | IndexesRequest | WriteRequest | KeyRequest
   | ScanRequest | ScanCloseRequest | RunRequest | StatRequest | ConfigureRequest
+  | MigrateStartRequest | MigrateStepRequest | ExportRangeRequest | ImportEntriesRequest | DropRangeRequest
+
+/**
+ * Operations that change a shard's assignment or move its data. A shard server with an
+ * `adminToken` answers them only on connections that presented it.
+ */
+export const ADMIN_OPS: ReadonlySet<string> = new Set([
+  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'exportRange', 'importEntries', 'dropRange',
+])
 
 export type Op = Request['op']
 
@@ -76,6 +96,13 @@ export interface ResultOf {
   run: unknown
   stat: ShardStat
   configure: boolean
+  migrateStart: boolean
+  migrateFreeze: boolean
+  migrateDirty: MovedEntry[]
+  migrateEnd: boolean
+  exportRange: ExportPage
+  importEntries: number
+  dropRange: number
 }
 
 const FOUND: OkResponse = { ok: true, value: true }
@@ -120,6 +147,13 @@ export function execute(shard: Shard, req: Request): Response {
       case 'run': return ok(shard.run(req.index, req.name, req.args))
       case 'stat': return ok(shard.stat())
       case 'configure': return ok(shard.configure(req.settings))
+      case 'migrateStart': return ok(shard.migrateStart(req.ranges))
+      case 'migrateFreeze': return ok(shard.migrateFreeze())
+      case 'migrateDirty': return ok(shard.migrateDirty())
+      case 'migrateEnd': return ok(shard.migrateEnd())
+      case 'exportRange': return ok(shard.exportRange(req.ranges, req.cursor, req.count))
+      case 'importEntries': return ok(shard.importEntries(req.entries))
+      case 'dropRange': return ok(shard.dropRange(req.ranges))
       default:
         throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
     }

@@ -32,6 +32,10 @@ export interface WriteResult {
 export interface ShardStats extends ShardStat {
   /** The transport that reaches the shard. */
   transport: string
+  /** Whether the shard answered. A down shard's figures are zeros (`maxSize` and `onFull` from the map). */
+  status: 'up' | 'down'
+  /** Why the shard is down. */
+  error?: string
 }
 
 function checkIndex(index: unknown): asserts index is string {
@@ -286,11 +290,16 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   /** Figures of every shard, in shard order. */
   async stat(): Promise<ShardStats[]> {
     const specs = this.#router.specs
-    const responses = await this.#router.all({ op: 'stat' })
-    return responses.map((r, i) => {
-      if (!r.ok) throw failure(r)
+    // One shard down is not the store down: it is reported as such, the others answer.
+    const settled = await this.#router.allSettled({ op: 'stat' })
+    return settled.map((s, i) => {
       const spec = specs[i] as ShardSpec
-      return { ...(r.value as ShardStat), name: spec.name, start: spec.start, end: spec.end, transport: spec.transport }
+      const where = { name: spec.name, start: spec.start, end: spec.end, transport: spec.transport }
+      if (s.status === 'fulfilled' && s.value.ok) return { ...(s.value.value as ShardStat), ...where, status: 'up' }
+      const error = s.status === 'fulfilled' ? failure(s.value as ErrorResponse).message : (s.reason as Error)?.message ?? String(s.reason)
+      return {
+        ...where, count: 0, bytes: 0, maxSize: spec.size, onFull: spec.onFull, indexes: 0, distribution: [], status: 'down', error,
+      }
     })
   }
 

@@ -191,7 +191,7 @@ export class Router {
   }
 
   /** Sends keyed requests grouped per shard, shards in parallel; responses in request order. */
-  async many(reqs: Request[], attempt = 0): Promise<Response[]> {
+  async many(reqs: Request[], attempt = 0, since = 0): Promise<Response[]> {
     this.#checkOpen()
     const out = new Array<Response>(reqs.length)
     const groups = new Map<ShardState, number[]>()
@@ -211,21 +211,46 @@ export class Router {
         for (let j = 0; j < idx.length; j++) out[idx[j] as number] = responses[j] as Response
       }),
     )
-    return this.#resolveMoved(reqs, out, attempt)
+    return this.#resolveMoved(reqs, out, attempt, since)
   }
 
-  /** Resends the requests that got MOVED after fetching a newer map, up to `maxRetries` times. */
-  async #resolveMoved(reqs: Request[], out: Response[], attempt: number): Promise<Response[]> {
-    const moved: number[] = []
+  /**
+   * Resends the requests that got MOVED after fetching a newer map (up to `maxRetries` times), and
+   * those that got TRY_AGAIN (a range being handed over) after a short pause. While a shard says
+   * MOVED from a newer epoch than the map source serves yet (a cut-over in progress), it waits too.
+   * Waiting stops at `requestTimeout` after the first try; the last answer is the caller's.
+   */
+  async #resolveMoved(reqs: Request[], out: Response[], attempt: number, since = 0): Promise<Response[]> {
+    const again: number[] = []
+    let moved = 0
+    let newest = 0
+    let wait = false
     for (let i = 0; i < out.length; i++) {
       const r = out[i] as Response
-      if (!r.ok && r.code === 'MOVED') moved.push(i)
+      if (r.ok) continue
+      if (r.code === 'MOVED' && this.#mapSource !== undefined) {
+        again.push(i)
+        moved++
+        newest = Math.max(newest, r.epoch ?? 0)
+      } else if (r.code === 'TRY_AGAIN') {
+        again.push(i)
+        wait = true
+      }
     }
-    if (moved.length === 0 || attempt >= this.#maxRetries || this.#mapSource === undefined) return out
-    if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved.length })
-    await this.#refresh()
-    const again = await this.many(moved.map((i) => reqs[i] as Request), attempt + 1)
-    moved.forEach((i, j) => (out[i] = again[j] as Response))
+    if (again.length === 0) return out
+    const start = since === 0 ? Date.now() : since
+    if (Date.now() - start >= this.#ctx.requestTimeout) return out
+    if (moved > 0) {
+      if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved })
+      await this.#refresh()
+      // The shard already holds a newer map than the one served: the cut-over is not published yet.
+      if (newest > this.#map.epoch) wait = true
+      else if (!wait && attempt >= this.#maxRetries) return out
+    }
+    // Only a MOVED resent at once counts against maxRetries; waiting is bounded by requestTimeout.
+    if (wait) await new Promise((resolve) => setTimeout(resolve, Math.min(50, 1 + (Date.now() - start) / 10)))
+    const next = await this.many(again.map((i) => reqs[i] as Request), wait ? attempt : attempt + 1, start)
+    again.forEach((i, j) => (out[i] = next[j] as Response))
     return out
   }
 
@@ -266,6 +291,12 @@ export class Router {
   async all(req: Request): Promise<Response[]> {
     this.#checkOpen()
     return Promise.all(this.#states.map((s) => this.#direct(s, req)))
+  }
+
+  /** `all`, but a shard that fails to answer is a rejected result instead of failing the call. */
+  allSettled(req: Request): Promise<PromiseSettledResult<Response>[]> {
+    this.#checkOpen()
+    return Promise.allSettled(this.#states.map((s) => this.#direct(s, req)))
   }
 
   #direct(state: ShardState, req: Request): Promise<Response> {

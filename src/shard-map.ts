@@ -52,8 +52,13 @@ export interface ClusterConfig {
   transport?: TransportName
   /** Version of this map; shards report it with MOVED. @default 1 */
   epoch?: number
-  /** tcp: token shard servers require (the bootstrap server also uses it as its admin token). */
+  /** tcp: token data clients present to the shard servers and the bootstrap server. */
   token?: string
+  /**
+   * tcp: token the bootstrap server presents to the shard servers to assign them and move data
+   * (their `adminToken`), and requires for `reshard`. Never served to clients. @default the `token`
+   */
+  adminToken?: string
   shards: ShardConfig[]
 }
 
@@ -121,6 +126,7 @@ export class ShardMap {
     const epoch = top.epoch ?? 1
     if (!(Number.isSafeInteger(epoch) && (epoch as number) >= 0)) fail('config: "epoch" must be a non-negative integer')
     if (top.token !== undefined && typeof top.token !== 'string') fail('config: "token" must be a string')
+    if (top.adminToken !== undefined && (typeof top.adminToken !== 'string' || top.adminToken === '')) fail('config: "adminToken" must be a non-empty string')
     const list = top.shards
     if (!Array.isArray(list) || list.length === 0) fail('config: "shards" must be a non-empty array')
 
@@ -182,6 +188,7 @@ export class ShardMap {
     }
     const config: ClusterConfig = { transport, epoch: epoch as number, shards }
     if (typeof top.token === 'string') config.token = top.token
+    if (typeof top.adminToken === 'string') config.adminToken = top.adminToken
     return new ShardMap(shards, epoch as number, config)
   }
 

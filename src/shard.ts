@@ -3,7 +3,7 @@
  * LRU eviction, TTL, stats. Plain synchronous code with no I/O; every host
  * reaches it through `execute` (src/protocol.ts).
  */
-import { BadRequestError, IndexExistsError, IndexNotFoundError, MovedError, ShardFullError } from './errors.js'
+import { BadRequestError, IndexExistsError, IndexNotFoundError, MovedError, ShardFullError, StaleEpochError, TryAgainError } from './errors.js'
 import { hashKey } from './hash.js'
 import { measure } from './measure.js'
 import type { Json, ScanPage } from './protocol.js'
@@ -74,17 +74,36 @@ export interface ShardStat {
   name: string
   start: number
   end: number
-  /** Live entries (all indexes). */
+  /** Live entries in the shard's range (all indexes). */
   count: number
+  /**
+   * Entries kept outside the range after it narrowed, until a migration hands them over
+   * (they answer MOVED meanwhile; `bytes` counts them). 0 or absent outside a move.
+   */
+  handover?: number
   /** Bytes accounted (keys + documents). */
   bytes: number
   /** The byte limit (`size`). */
   maxSize: number
   onFull: OnFull
+  /** Epoch of the assignment held (0: never assigned). */
+  epoch?: number
   indexes: number
   /** Entries per equal-width bucket of [start, end). */
   distribution: number[]
 }
+
+/** One entry as a migration carries it: `gone` says the key was removed meanwhile. */
+export interface MovedEntry { index: string; key: string; doc?: Json; expires?: number; gone?: true }
+
+/** A page of `exportRange`: entries and the next cursor (0 = done). */
+export interface ExportPage { cursor: number; entries: MovedEntry[] }
+
+/** A hash range `[start, end)`. */
+export type Range = [start: number, end: number]
+
+/** The ranges this shard is handing over: writes there are logged (or refused while frozen). */
+interface Moving { ranges: Range[]; dirty: Map<string, Set<string>>; frozen: boolean }
 
 /** One stored entry. `table` is null once the entry has left the shard. */
 class Slot {
@@ -128,6 +147,10 @@ export class Shard {
   #onEvent: ((event: ShardEvent) => void) | undefined
   #tables = new Map<string, Table>()
   #count = 0
+  /** Entries held outside the range (kept for a handover). */
+  #outside = 0
+  #moving: Moving | null = null
+  #exports = new Map<number, { iter: Iterator<MovedEntry>; used: number }>()
   #bytes = 0
   #distribution: number[]
   // LRU list over every index (evict mode): head is the least recently used.
@@ -166,7 +189,12 @@ export class Shard {
 
   get settings(): Readonly<ShardSettings> { return this.#settings }
 
-  /** Replaces name, range, size and policy (the bootstrap server's assignment). */
+  /**
+   * Replaces name, range, size and policy (the bootstrap server's assignment). An assignment
+   * older than the one held (lower `epoch`) is refused with STALE_EPOCH and changes nothing.
+   * Narrowing the range deletes nothing: entries now outside it are kept (they answer MOVED and
+   * count as `handover`) until a migration hands them over and `dropRange` removes them.
+   */
   configure(settings: ShardSettings): boolean {
     if (settings === null || typeof settings !== 'object') throw new BadRequestError('configure needs a settings object')
     // Only the known fields: settings may come off the wire with anything else in them.
@@ -175,19 +203,22 @@ export class Shard {
       name: settings.name ?? cur.name, start: settings.start ?? cur.start, end: settings.end ?? cur.end,
       size: settings.size ?? cur.size, onFull: settings.onFull ?? cur.onFull, epoch: settings.epoch ?? cur.epoch,
     }
-    checkSettings(next)
+    // A retired shard owns nothing: start === end is allowed here, never from a map.
+    checkSettings(next, true)
+    if (next.epoch < cur.epoch) {
+      throw new StaleEpochError(`shard "${cur.name}" holds epoch ${cur.epoch}; an assignment of epoch ${next.epoch} is older and is refused`)
+    }
     const rangeChanged = next.start !== this.#settings.start || next.end !== this.#settings.end
     const lruChanged = next.onFull !== this.#settings.onFull
     this.#settings = next
     if (rangeChanged) {
-      // No migration: entries whose keys now belong to another shard could never
-      // be read or removed here again (they would answer MOVED), so they go.
       this.#distribution.fill(0)
+      this.#outside = 0
       for (const table of this.#tables.values()) {
         for (const slot of table.map.values()) {
           const hash = hashKey(table.name, slot.key)
           if (hash >= next.start && hash < next.end) this.#bucket(hash, 1)
-          else this.#detach(slot, table, hash)
+          else this.#outside++
         }
       }
     }
@@ -256,6 +287,13 @@ export class Shard {
     if (ttl !== undefined && ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0)) {
       throw new BadRequestError(`ttl must be a positive integer of milliseconds, got ${String(ttl)}`)
     }
+    if (this.#moving !== null) this.#touchMoving(table.name, key, hash)
+    return this.#put(table, key, hash, doc, ifAbsent, ttl ? this.#now() + ttl : 0)
+  }
+
+  /** Stores an entry whose range was checked (or that a migration brings); `expires` is absolute, 0 = never. */
+  #put(table: Table, key: string, hash: number, doc: Json, ifAbsent: boolean, expires: number): number {
+    const index = table.name
     if (this.#heap.length > 0) this.sweep(SWEEP_PER_WRITE)
     let old = table.map.get(key)
     if (old !== undefined && old.expires !== 0 && old.expires <= this.#now()) {
@@ -266,7 +304,6 @@ export class Shard {
     const size = key.length + measure(doc)
     const delta = size - (old === undefined ? 0 : old.size)
     if (this.#bytes + delta > this.#settings.size) this.#makeRoom(delta, size, old, index, key)
-    const expires = ttl ? this.#now() + ttl : 0
     if (old !== undefined) {
       old.doc = doc
       old.size = size
@@ -282,7 +319,8 @@ export class Shard {
     table.map.set(key, slot)
     this.#count++
     this.#bytes += size
-    this.#bucket(hash, 1)
+    if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, 1)
+    else this.#outside++
     if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
     if (expires !== 0) this.#schedule(slot)
     this.#journal?.put(index, key, doc, expires)
@@ -303,6 +341,7 @@ export class Shard {
 
   /** Reads and removes; undefined when absent. */
   pop(index: string, key: string, hash: number): Json | undefined {
+    if (this.#moving !== null) this.#touchMoving(index, key, hash)
     const slot = this.#live(index, key, hash)
     if (slot === undefined) return undefined
     this.#detach(slot, slot.table as Table, hash)
@@ -310,6 +349,7 @@ export class Shard {
   }
 
   remove(index: string, key: string, hash: number): boolean {
+    if (this.#moving !== null) this.#touchMoving(index, key, hash)
     const slot = this.#live(index, key, hash)
     if (slot === undefined) return false
     this.#detach(slot, slot.table as Table, hash)
@@ -350,6 +390,7 @@ export class Shard {
       if (next.done === true) return records ? { cursor: 0, keys, records } : { cursor: 0, keys }
       const slot = next.value
       if (slot.table === null) continue
+      if (this.#outside > 0 && !this.#owns(state.table.name, slot.key)) continue
       if (slot.expires !== 0 && slot.expires <= now) {
         this.#expire(slot, state.table, hashKey(state.table.name, slot.key))
         continue
@@ -375,8 +416,10 @@ export class Shard {
       throw new BadRequestError(`unknown processor "${String(name)}" (this shard has ${known.length ? known.join(', ') : 'none'})`)
     }
     const now = this.#now()
+    const owns = this.#outside > 0 ? (key: string): boolean => this.#owns(index, key) : null
     function* entries(): Generator<[string, Json]> {
       for (const slot of table.map.values()) {
+        if (owns !== null && !owns(slot.key)) continue
         if (slot.expires === 0 || slot.expires > now) yield [slot.key, slot.doc]
       }
     }
@@ -397,10 +440,144 @@ export class Shard {
     }
   }
 
+  /**
+   * Migration, source side: from now on, writes and removals of keys in `ranges` are logged
+   * (see `migrateDirty`). Replaces a move in progress.
+   */
+  migrateStart(ranges: Range[]): boolean {
+    this.#moving = { ranges: checkRanges(ranges), dirty: new Map(), frozen: false }
+    return true
+  }
+
+  /** Migration, source side: writes and removals in the moving ranges answer TRY_AGAIN until `migrateEnd`. */
+  migrateFreeze(): boolean {
+    if (this.#moving === null) throw new BadRequestError(`shard "${this.#settings.name}" has no move in progress to freeze`)
+    this.#moving.frozen = true
+    return true
+  }
+
+  /** Migration, source side: the current state of every key changed since the last call (entries, or `gone`). */
+  migrateDirty(): MovedEntry[] {
+    const moving = this.#moving
+    if (moving === null) throw new BadRequestError(`shard "${this.#settings.name}" has no move in progress`)
+    const out: MovedEntry[] = []
+    const now = this.#now()
+    for (const [index, keys] of moving.dirty) {
+      const table = this.#tables.get(index)
+      for (const key of keys) {
+        const slot = table?.map.get(key)
+        if (slot === undefined || (slot.expires !== 0 && slot.expires <= now)) out.push({ index, key, gone: true })
+        else out.push({ index, key, doc: slot.doc, expires: slot.expires })
+      }
+    }
+    moving.dirty = new Map()
+    return out
+  }
+
+  /** Migration, source side: stops logging and lifts the freeze. */
+  migrateEnd(): boolean {
+    this.#moving = null
+    return true
+  }
+
+  /**
+   * Migration, source side: one page of the live entries (every index) whose hash falls in
+   * `ranges`, with their expiry. `cursor` 0 starts; the answer's cursor is 0 once done.
+   */
+  exportRange(ranges: Range[], cursor: number, count: number): ExportPage {
+    checkRanges(ranges)
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_SCAN_PAGE) {
+      throw new BadRequestError(`export count must be an integer from 1 to ${MAX_SCAN_PAGE}, got ${String(count)}`)
+    }
+    const now = this.#now()
+    let state = cursor === 0 ? undefined : this.#exports.get(cursor)
+    if (cursor === 0) {
+      const tables = this.#tables
+      state = {
+        iter: (function* () {
+          for (const table of tables.values()) {
+            for (const slot of table.map.values()) {
+              if (slot.table === null || !inRanges(ranges, hashKey(table.name, slot.key))) continue
+              yield { index: table.name, key: slot.key, doc: slot.doc, expires: slot.expires }
+            }
+          }
+        })(),
+        used: now,
+      }
+      cursor = this.#nextCursor++
+      for (const [id, c] of this.#exports) if (now - c.used > this.#cursorIdleMs) this.#exports.delete(id)
+    }
+    if (state === undefined) throw new BadRequestError(`export cursor ${cursor} is unknown or expired`)
+    const entries: MovedEntry[] = []
+    while (entries.length < count) {
+      const next = state.iter.next()
+      if (next.done === true) {
+        this.#exports.delete(cursor)
+        return { cursor: 0, entries }
+      }
+      const e = next.value
+      if (e.expires !== 0 && (e.expires as number) <= now) continue
+      entries.push(e)
+    }
+    state.used = now
+    this.#exports.set(cursor, state)
+    return { cursor, entries }
+  }
+
+  /**
+   * Migration, destination side: stores entries a source hands over, whatever this shard's
+   * range (the range is taken over at cut-over), creating missing indexes; a `gone` entry
+   * removes the key. Returns how many entries it stored or removed.
+   */
+  importEntries(entries: MovedEntry[]): number {
+    if (!Array.isArray(entries)) throw new BadRequestError('importEntries needs an array of entries')
+    const now = this.#now()
+    let n = 0
+    for (const e of entries) {
+      if (e === null || typeof e !== 'object' || typeof e.key !== 'string') throw new BadRequestError('an imported entry needs index and key')
+      checkName(e.index)
+      let table = this.#tables.get(e.index)
+      if (table === undefined) this.#tables.set(e.index, (table = new Table(e.index)))
+      const hash = hashKey(e.index, e.key)
+      if (e.gone === true || (e.expires !== undefined && e.expires !== 0 && e.expires <= now)) {
+        const slot = table.map.get(e.key)
+        if (slot !== undefined) {
+          this.#detach(slot, table, hash)
+          n++
+        }
+        continue
+      }
+      const expires = e.expires ?? 0
+      if (!(Number.isSafeInteger(expires) && expires >= 0)) throw new BadRequestError('an imported entry\'s expires must be a non-negative integer')
+      this.#put(table, e.key, hash, (e.doc ?? null) as Json, false, expires)
+      n++
+    }
+    return n
+  }
+
+  /**
+   * Migration, source side, after cut-over: deletes the entries in `ranges` that lie outside this
+   * shard's range (handed over). Entries inside its range are never touched. Returns how many.
+   */
+  dropRange(ranges: Range[]): number {
+    checkRanges(ranges)
+    const { start, end } = this.#settings
+    let n = 0
+    for (const table of this.#tables.values()) {
+      for (const slot of table.map.values()) {
+        const hash = hashKey(table.name, slot.key)
+        if ((hash >= start && hash < end) || !inRanges(ranges, hash)) continue
+        this.#detach(slot, table, hash)
+        n++
+      }
+    }
+    return n
+  }
+
   stat(): ShardStat {
-    const { name, start, end, size, onFull } = this.#settings
+    const { name, start, end, size, onFull, epoch } = this.#settings
     return {
-      name, start, end, count: this.#count, bytes: this.#bytes, maxSize: size, onFull,
+      name, start, end, count: this.#count - this.#outside, handover: this.#outside, bytes: this.#bytes, maxSize: size, onFull, epoch,
       indexes: this.#tables.size, distribution: [...this.#distribution],
     }
   }
@@ -450,6 +627,27 @@ export class Shard {
       if (typeof hash !== 'number' || !(hash >= 0 && hash < 1)) throw new BadRequestError('hash must be a number in [0,1)')
       throw new MovedError(`hash ${hash} is outside shard "${this.#settings.name}" [${start}, ${end})`, this.#settings.epoch)
     }
+  }
+
+  /** The key's hash is in this shard's range. */
+  #owns(index: string, key: string): boolean {
+    const hash = hashKey(index, key)
+    return hash >= this.#settings.start && hash < this.#settings.end
+  }
+
+  /** A write or removal of a key in a moving range: refused while frozen, else logged. */
+  #touchMoving(index: string, key: string, hash: number): void {
+    const moving = this.#moving as Moving
+    if (!inRanges(moving.ranges, hash)) return
+    if (moving.frozen) throw new TryAgainError(`shard "${this.#settings.name}" is handing over hash ${hash}: writes there pause for the cut-over; try again`)
+    this.#dirty(index, key)
+  }
+
+  #dirty(index: string, key: string): void {
+    const dirty = (this.#moving as Moving).dirty
+    let keys = dirty.get(index)
+    if (keys === undefined) dirty.set(index, (keys = new Set()))
+    keys.add(key)
   }
 
   /** The live slot of a key, expiring it on the way if its time has passed. */
@@ -508,7 +706,9 @@ export class Shard {
     this.#count--
     this.#bytes -= slot.size
     if (slot.expires !== 0) this.#ttlCount--
-    this.#bucket(hash, -1)
+    if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, -1)
+    else this.#outside--
+    if (this.#moving !== null && inRanges(this.#moving.ranges, hash)) this.#dirty(table.name, slot.key)
     if (this.#head !== null) this.#lruUnlink(slot)
   }
 
@@ -559,9 +759,24 @@ function checkName(index: unknown): void {
   if (typeof index !== 'string' || index.length === 0) throw new BadRequestError('index name must be a non-empty string')
 }
 
-function checkSettings(s: ShardSettings): void {
+function inRanges(ranges: readonly Range[], hash: number): boolean {
+  for (const [a, b] of ranges) if (hash >= a && hash < b) return true
+  return false
+}
+
+function checkRanges(ranges: unknown): Range[] {
+  if (!Array.isArray(ranges) || ranges.length === 0) throw new BadRequestError('ranges must be a non-empty array of [start, end] pairs')
+  for (const r of ranges) {
+    if (!Array.isArray(r) || r.length !== 2 || !(typeof r[0] === 'number' && typeof r[1] === 'number' && r[0] >= 0 && r[0] < r[1] && r[1] <= 1)) {
+      throw new BadRequestError(`a range must be [start, end] with 0 <= start < end <= 1, got ${JSON.stringify(r)}`)
+    }
+  }
+  return ranges as Range[]
+}
+
+function checkSettings(s: ShardSettings, allowEmpty = false): void {
   if (typeof s.name !== 'string' || s.name === '') throw new BadRequestError('shard name must be a non-empty string')
-  if (!(typeof s.start === 'number' && typeof s.end === 'number' && s.start >= 0 && s.end <= 1 && s.start < s.end)) {
+  if (!(typeof s.start === 'number' && typeof s.end === 'number' && s.start >= 0 && s.end <= 1 && (s.start < s.end || (allowEmpty && s.start === s.end)))) {
     throw new BadRequestError(`shard "${s.name}": range [${s.start}, ${s.end}) must satisfy 0 <= start < end <= 1`)
   }
   if (!(Number.isSafeInteger(s.size) && s.size > 0)) throw new BadRequestError(`shard "${s.name}": size must be a positive integer`)

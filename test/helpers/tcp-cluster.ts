@@ -11,6 +11,10 @@ export interface TcpClusterOptions {
   shards?: number
   /** Token every server requires. */
   token?: string
+  /** Admin token of every shard server (config `adminToken`). */
+  adminToken?: string
+  /** Map epoch of the config. @default 1 */
+  epoch?: number
   /** Processors module the shard servers load. */
   processors?: string
   /** Byte limit of each shard. @default 64 MiB */
@@ -38,6 +42,7 @@ export async function startTcpCluster(options: TcpClusterOptions = {}): Promise<
     for (let i = 0; i < n; i++) {
       const server = new ShardServer({
         ...(options.token ? { token: options.token } : {}),
+        ...(options.adminToken ? { adminToken: options.adminToken } : {}),
         ...(options.processors ? { processors: options.processors } : {}),
         ...options.server,
       })
@@ -52,6 +57,8 @@ export async function startTcpCluster(options: TcpClusterOptions = {}): Promise<
       })),
     }
     if (options.token) config.token = options.token
+    if (options.adminToken) config.adminToken = options.adminToken
+    if (options.epoch !== undefined) config.epoch = options.epoch
     const bootstrap = new BootstrapServer({ config, healthInterval: options.healthInterval ?? 60_000 })
     const { host, port } = await bootstrap.listen()
     const cluster: TcpCluster = {

@@ -10,14 +10,23 @@ import { Link } from '../../src/link.js'
 import type { ClusterConfig } from '../../src/shard-map.js'
 import { BadRequestError, errorFromCode } from '../../src/errors.js'
 import type { Response } from '../../src/protocol.js'
-import type { ShardHealth } from './bootstrap.js'
+import type { ReshardProgress, ReshardResult, ShardHealth } from './bootstrap.js'
 
-/** The operations a bootstrap server answers. */
-export type BootstrapRequest = { op: 'getMap' } | { op: 'stat' }
+/** The operations a bootstrap server answers (`reshard` needs the admin token). */
+export type BootstrapRequest =
+  | { op: 'getMap' } | { op: 'stat' } | { op: 'indexes' } | { op: 'reshard'; config: ClusterConfig } | { op: 'reshardStatus' }
+
+/** What `reshardStatus` answers. */
+interface ReshardStatus {
+  running: boolean
+  result?: ReshardResult
+  error?: { code: string; message: string }
+  progress: ReshardProgress | null
+}
 
 /** Options of `BootstrapClient` and `fetchMap`. */
 export interface BootstrapClientOptions {
-  /** Token the bootstrap server requires. */
+  /** Token the bootstrap server requires (its admin token for `reshard`). */
   token?: string | undefined
   /** How long connecting may take (ms). @default 3000 */
   connectTimeout?: number | undefined
@@ -67,6 +76,31 @@ export class BootstrapClient {
   /** Health of every shard server. */
   async stat(): Promise<ShardHealth[]> {
     return (await this.#call({ op: 'stat' })) as ShardHealth[]
+  }
+
+  /** The cluster's index list, as the bootstrap server keeps it. */
+  async indexes(): Promise<string[]> {
+    return (await this.#call({ op: 'indexes' })) as string[]
+  }
+
+  /**
+   * Moves the cluster to `config`'s map (see `BootstrapServer.reshard`); the client must hold
+   * the admin token. Resolves once the new map is in force and the moved entries live on their
+   * new owners; `onProgress` hears every `pollMs` while it runs.
+   */
+  async reshard(config: ClusterConfig, options: { onProgress?: (p: ReshardProgress) => void; pollMs?: number } = {}): Promise<ReshardResult> {
+    await this.#call({ op: 'reshard', config })
+    const pollMs = options.pollMs ?? 200
+    for (;;) {
+      const st = (await this.#call({ op: 'reshardStatus' })) as ReshardStatus
+      if (st.progress !== null) options.onProgress?.(st.progress)
+      if (!st.running) {
+        if (st.error !== undefined) throw errorFromCode(st.error.code, st.error.message)
+        if (st.result === undefined) throw new BadRequestError('the bootstrap server lost track of the reshard')
+        return st.result
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    }
   }
 
   close(): Promise<void> {

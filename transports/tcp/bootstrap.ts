@@ -11,30 +11,33 @@ import { FrameHost, resolveHostOptions } from './host.js'
 import type { HostOptions } from './host.js'
 import { TcpShardClient } from './client.js'
 import { ShardMap } from '../../src/shard-map.js'
+import { hashKey } from '../../src/hash.js'
 import type { ClusterConfig, ShardSpec } from '../../src/shard-map.js'
 import { checkMap, transportNames } from '../../src/transport.js'
 import type { TransportContext } from '../../src/transport.js'
-import { BadConfigError, BadRequestError, PyshardError, errorFromCode } from '../../src/errors.js'
+import { AuthFailedError, BadConfigError, BadRequestError, PyshardError, ShardUnavailableError, errorFromCode } from '../../src/errors.js'
 import { errorResponse } from '../../src/protocol.js'
-import type { Response } from '../../src/protocol.js'
-import type { ShardSettings, ShardStat } from '../../src/shard.js'
+import type { Request, Response } from '../../src/protocol.js'
+import type { MovedEntry, Range, ShardSettings, ShardStat } from '../../src/shard.js'
 
 /** Options of `BootstrapServer`. */
 export interface BootstrapServerOptions extends HostOptions {
   /** The cluster config: a path to its JSON file, or the parsed object. Validated by `listen()` (BAD_CONFIG). */
   config: string | ClusterConfig
-  /**
-   * Token presented to the shard servers (the admin token for `configure`) and required from this server's
-   * own clients. @default the config's `token`
-   */
+  /** Token required from this server's own clients, and the data token of the cluster. @default the config's `token` */
   token?: string
+  /**
+   * Token presented to the shard servers to assign them and move data (their `adminToken`), and
+   * required for `reshard` over the wire. Never served. @default the config's `adminToken`, else `token`
+   */
+  adminToken?: string
   /** Connect to the shard servers with TLS (`true` or `node:tls` connect options). @default false */
   shardTls?: boolean | tls.ConnectionOptions
   /** How long connecting to a shard server may take (ms). @default 3000 */
   connectTimeout?: number
   /** How long a request to a shard server may take (ms). @default 5000 */
   requestTimeout?: number
-  /** How often each shard server's health is checked (ms). @default 2000 */
+  /** How often each shard server's health (and the cluster's index list) is checked (ms). @default 2000 */
   healthInterval?: number
 }
 
@@ -52,8 +55,9 @@ export interface ShardHealth {
   configured: boolean
   /** Why it is down or refused its assignment. */
   error?: string
-  /** Figures from its last health check. */
+  /** Figures from its last health check (`count`: entries in its range; `handover`: entries kept for a move). */
   count?: number
+  handover?: number
   bytes?: number
   maxSize?: number
   /** When it last answered a health check (ms since the epoch). */
@@ -63,17 +67,44 @@ export interface ShardHealth {
 /** Events of `BootstrapServer`. */
 export interface BootstrapServerEvents {
   /** A shard server accepted its name, range, size and policy. */
-  configured: [event: { shard: string }]
+  configured: [event: { shard: string; epoch: number }]
   /** A shard server became unreachable (or refused its assignment). */
   shardDown: [event: { shard: string; error: Error }]
   /** A shard server answers again. */
   shardUp: [event: { shard: string }]
+  /** Progress of `reshard`: a phase began, or entries were moved. */
+  reshard: [event: ReshardProgress]
 }
 
+/** One step of `reshard`, as its progress reports it. */
+export interface ReshardProgress {
+  phase: 'plan' | 'copy' | 'catch-up' | 'freeze' | 'cut-over' | 'cleanup' | 'done' | 'rolled-back'
+  /** The ranges that change owner. */
+  moves: ReshardMove[]
+  /** Entries copied so far (catch-up rounds included). */
+  moved: number
+  /** The epoch of the new map. */
+  epoch: number
+}
+
+/** A range that changes owner. */
+export interface ReshardMove { from: string; to: string; start: number; end: number }
+
+/** What `reshard` did. */
+export interface ReshardResult {
+  epoch: number
+  moves: ReshardMove[]
+  /** Entries copied (catch-up rounds included). */
+  moved: number
+  /** Entries deleted on the sources once handed over. */
+  dropped: number
+  /** How long the writes to the moving ranges were paused (ms). */
+  frozenMs: number
+}
 
 /** The config as served to clients: everything but tokens. */
 function publicConfig(map: ShardMap): ClusterConfig {
-  const { token: _t, ...top } = map.config
+  const { token: _t, adminToken: _a, ...top } = map.config
   return { ...top, shards: map.shards.map(({ token: _s, ...shard }) => shard) }
 }
 
@@ -91,6 +122,24 @@ function int(name: string, v: unknown, fallback: number): number {
   return v as number
 }
 
+/** Entries per page while copying a range. */
+const COPY_PAGE = 2000
+/** Catch-up rounds before the freeze; fewer when a round finds little to do. */
+const CATCH_UP_ROUNDS = 4
+/** A catch-up round this small is followed by the freeze. */
+const CATCH_UP_SMALL = 200
+
+async function call(client: TcpShardClient, req: Request): Promise<unknown> {
+  const [r] = await client.send([req])
+  if (r === undefined) throw new ShardUnavailableError(`shard "${client.spec.name}" sent no answer`)
+  if (!r.ok) throw errorFromCode(r.code, r.message, r.epoch)
+  return r.value
+}
+
+function sameRange(a: { start: number; end: number }, b: { start: number; end: number }): boolean {
+  return a.start === b.start && a.end === b.end
+}
+
 /** Loads a cluster config, assigns its shard servers, and serves the map. */
 export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   readonly #options: BootstrapServerOptions
@@ -98,10 +147,20 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   readonly #requestTimeout: number
   readonly #healthInterval: number
   #map: ShardMap | null = null
+  #served: ClusterConfig | null = null
   #host: FrameHost | null = null
+  #ctx: TransportContext | null = null
   #members: Member[] = []
   #timer: NodeJS.Timeout | null = null
   #closed = false
+  /** Assignments wait until `listen()` has checked what the shard servers hold. */
+  #ready = false
+  /** The reshard in progress, if any (one at a time; no assignment runs meanwhile). */
+  #resharding: Promise<ReshardResult> | null = null
+  /** The cluster's indexes: created on every shard server before it is assigned. */
+  #indexes = new Set<string>()
+  /** Indexes some shard servers lacked at the last check (by index: who lacked it). */
+  #partial = new Map<string, string>()
 
   constructor(options: BootstrapServerOptions) {
     super()
@@ -117,7 +176,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     this.#options = options
   }
 
-  /** The validated map (after `listen()`). */
+  /** The validated map (after `listen()`; the new one after `reshard`). */
   get map(): ShardMap {
     if (this.#map === null) throw new Error('BootstrapServer: the map is loaded by listen()')
     return this.#map
@@ -126,33 +185,30 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   /** The bound address, or null before `listen()` / after close. */
   get address(): { host: string; port: number } | null { return this.#host?.address ?? null }
 
+  /** The cluster's index list, as this server keeps it. */
+  get indexes(): string[] { return [...this.#indexes].sort() }
+
   /**
    * Loads and validates the config (rejects BAD_CONFIG), binds, then connects to every
    * TCP shard server and assigns it its settings. A shard server that cannot be reached
-   * yet is reported (`shardDown`, `stat()`) and assigned as soon as it comes up.
+   * yet is reported (`shardDown`, `stat()`) and assigned as soon as it comes up. Rejects
+   * BAD_CONFIG, naming `pyshard reshard`, when a shard server holds entries under a
+   * different range than the config gives it: starting would strand them.
    */
   async listen(): Promise<{ host: string; port: number }> {
     if (this.#host !== null) throw new Error('BootstrapServer: already listening')
-    const config = this.#options.config
-    const known = transportNames()
-    const parsed = typeof config === 'string' ? ShardMap.load(config, known) : ShardMap.parse(config, known)
-    for (const s of parsed.shards) {
-      if (s.transport === 'memory' || s.transport === 'worker') {
-        throw new BadConfigError(`shard "${s.name}": transport "${s.transport}" lives inside each client and cannot be served by a bootstrap server (use "tcp" or "redis")`)
-      }
-    }
-    // Each transport checks its own fields (a tcp shard's "host": "" becomes 127.0.0.1).
-    const map = await checkMap(parsed)
+    const map = await loadMap(this.#options.config)
     const token = this.#options.token ?? map.config.token
-    const hostOptions = resolveHostOptions({ ...this.#options, ...(token !== undefined ? { token } : {}) })
+    const adminToken = this.#options.adminToken ?? map.config.adminToken
+    const hostOptions = resolveHostOptions({ ...this.#options, ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}) })
     this.#map = map
-    const served = publicConfig(map)
-    const host = new FrameHost(hostOptions, 'bootstrap', { batch: (requests) => requests.map((r) => this.#answer(r, served)) })
+    this.#served = publicConfig(map)
+    const host = new FrameHost(hostOptions, 'bootstrap', { batch: (requests, admin) => requests.map((r) => this.#answer(r, admin)) })
     const address = await host.listen()
     this.#host = host
 
-    const ctx: TransportContext = {
-      processors: undefined, now: undefined, workers: undefined, token,
+    this.#ctx = {
+      processors: undefined, now: undefined, workers: undefined, token: adminToken ?? token,
       requestTimeout: this.#requestTimeout, connectTimeout: this.#connectTimeout,
       options: this.#options.shardTls === undefined ? {} : { tls: this.#options.shardTls },
       emit: (event, ...args) => {
@@ -169,34 +225,70 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
         }
       },
     }
-    this.#members = map.shards.map((spec) => {
-      const health: ShardHealth = { name: spec.name, transport: spec.transport, start: spec.start, end: spec.end, up: false, configured: false }
-      if (spec.host !== undefined) health.host = spec.host
-      if (spec.port !== undefined) health.port = spec.port
-      const member: Member = { spec, client: null, health, configuring: null }
-      if (spec.transport === 'tcp') {
-        member.client = new TcpShardClient(spec, ctx, {
-          onUp: () => {
-            member.health.up = true
-            delete member.health.error
-            void this.#configure(member, map.epoch)
-          },
-        })
-      }
-      return member
-    })
+    this.#members = map.shards.map((spec) => this.#member(spec))
     await Promise.all(this.#members.map(async (m) => {
-      if (m.client === null) return
       try {
-        await m.client.connect()
-        await m.configuring
+        await m.client?.connect()
       } catch {
         // Reported through shardDown and stat(); the client keeps reconnecting and assigns on the way up.
       }
     }))
+    // What do the reachable servers hold? Entries under another range: refuse (nothing assigned yet).
+    const held = await Promise.all(this.#members.map((m) => this.#held(m)))
+    const conflicts: string[] = []
+    held.forEach((st, i) => {
+      const m = this.#members[i] as Member
+      const problem = st === null ? null : this.#conflict(m.spec, st, map.epoch)
+      if (problem !== null) conflicts.push(problem)
+    })
+    if (conflicts.length > 0) {
+      await this.close()
+      throw new BadConfigError(`${conflicts.join('; ')}. Starting with this config would strand those entries: start the bootstrap server with the config the cluster runs, then move to this one with \`pyshard reshard --config NEW.json\` (BootstrapServer.reshard)`)
+    }
+    await this.#learnIndexes(held)
+    this.#ready = true
+    await Promise.all(this.#members.map((m) => (m.client?.up ? this.#configure(m, map.epoch) : undefined)))
     this.#timer = setInterval(() => void this.#check(), this.#healthInterval)
     this.#timer.unref()
     return address
+  }
+
+  #member(spec: ShardSpec): Member {
+    const health: ShardHealth = { name: spec.name, transport: spec.transport, start: spec.start, end: spec.end, up: false, configured: false }
+    if (spec.host !== undefined) health.host = spec.host
+    if (spec.port !== undefined) health.port = spec.port
+    const member: Member = { spec, client: null, health, configuring: null }
+    if (spec.transport === 'tcp') {
+      member.client = new TcpShardClient(spec, this.#ctx as TransportContext, {
+        onUp: () => {
+          member.health.up = true
+          delete member.health.error
+          if (this.#ready && this.#resharding === null) void this.#configure(member, this.map.epoch)
+        },
+      })
+    }
+    return member
+  }
+
+  /** The server's stat, or null when it cannot be had. */
+  async #held(m: Member): Promise<ShardStat | null> {
+    if (m.client === null || !m.client.up) return null
+    try {
+      return (await call(m.client, { op: 'stat' })) as ShardStat
+    } catch {
+      return null
+    }
+  }
+
+  /** Why assigning `spec` to a server that holds `st` would strand entries, or null. */
+  #conflict(spec: ShardSpec, st: ShardStat, epoch: number): string | null {
+    const entries = st.count + (st.handover ?? 0)
+    const heldEpoch = st.epoch ?? 0
+    if (heldEpoch > epoch) {
+      return `shard server ${spec.host}:${spec.port} holds a map of epoch ${heldEpoch}, newer than this config's ${epoch}`
+    }
+    if (heldEpoch === 0 || entries === 0 || sameRange(st, spec)) return null
+    return `shard server ${spec.host}:${spec.port} holds ${entries} entries of "${st.name}" [${st.start}, ${st.end}) (epoch ${heldEpoch}); this config gives it "${spec.name}" [${spec.start}, ${spec.end})`
   }
 
   /** Per shard: reachable, assigned, and its figures from the last health check. */
@@ -209,19 +301,33 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== null) clearInterval(this.#timer)
-    await Promise.allSettled(this.#members.map((m) => {
-      m.client?.destroy()
-      return Promise.resolve()
-    }))
+    for (const m of this.#members) m.client?.destroy()
     await this.#host?.close()
   }
 
-  #answer(raw: unknown, served: ClusterConfig): Response {
+  #answer(raw: unknown, admin: boolean): Response {
     const op = (raw as { op?: unknown } | null)?.op
-    if (op === 'getMap') return { ok: true, value: served }
+    if (op === 'getMap') return { ok: true, value: this.#served }
     if (op === 'stat') return { ok: true, value: this.stat() }
-    return errorResponse(new BadRequestError(`unknown bootstrap operation ${JSON.stringify(op)} (known: getMap, stat)`))
+    if (op === 'indexes') return { ok: true, value: this.indexes }
+    if (op === 'reshard') {
+      if (!admin) return errorResponse(new AuthFailedError('reshard needs the admin token (--admin-token, config "adminToken")'))
+      const config = (raw as { config?: unknown }).config
+      if (config === null || typeof config !== 'object') return errorResponse(new BadRequestError('reshard needs a config object'))
+      // Started here; its progress and result are read with `reshardStatus`.
+      this.#lastReshard = { running: true }
+      this.reshard(config as ClusterConfig).then(
+        (result) => { this.#lastReshard = { running: false, result } },
+        (err: unknown) => { this.#lastReshard = { running: false, error: { code: (err as PyshardError).code ?? 'BAD_REQUEST', message: (err as Error).message } } },
+      )
+      return { ok: true, value: true }
+    }
+    if (op === 'reshardStatus') return { ok: true, value: { ...this.#lastReshard, progress: this.#progress } }
+    return errorResponse(new BadRequestError(`unknown bootstrap operation ${JSON.stringify(op)} (known: getMap, stat, indexes, reshard, reshardStatus)`))
   }
+
+  #lastReshard: { running: boolean; result?: ReshardResult; error?: { code: string; message: string } } = { running: false }
+  #progress: ReshardProgress | null = null
 
   /** Assigns the member its settings unless an assignment is already in flight. */
   #configure(m: Member, epoch: number): Promise<void> {
@@ -235,15 +341,20 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
 
   async #assign(m: Member, epoch: number): Promise<void> {
     const s = m.spec
-    const settings: ShardSettings = { name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch }
+    const client = m.client as TcpShardClient
     try {
-      const [r] = await (m.client as TcpShardClient).send([{ op: 'configure', settings }])
-      if (r === undefined || !r.ok) {
-        throw r === undefined ? new PyshardError('BAD_REQUEST', 'no answer') : errorFromCode(r.code, r.message, r.epoch)
-      }
+      // A server that came back with entries of another range is not reassigned over them.
+      const st = (await call(client, { op: 'stat' })) as ShardStat
+      const problem = this.#conflict(s, st, epoch)
+      if (problem !== null) throw new BadConfigError(`${problem}; not assigned (move data with \`pyshard reshard\`)`)
+      // Every index of the cluster first: an index never answers INDEX_NOT_FOUND on one shard.
+      await this.#createIndexes(client)
+      const settings: ShardSettings = { name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch }
+      await call(client, { op: 'configure', settings })
+      const was = m.health.configured
       m.health.configured = true
       delete m.health.error
-      this.emit('configured', { shard: s.name })
+      if (!was) this.emit('configured', { shard: s.name, epoch })
     } catch (err) {
       m.health.configured = false
       m.health.error = `assignment failed: ${(err as Error).message}`
@@ -251,29 +362,264 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     }
   }
 
+  async #createIndexes(client: TcpShardClient, only?: Iterable<string>): Promise<void> {
+    const names = [...(only ?? this.#indexes)]
+    if (names.length === 0) return
+    const answers = await client.send(names.map((index) => ({ op: 'createIndex', index })))
+    for (const r of answers) if (!r.ok && r.code !== 'INDEX_EXISTS') throw errorFromCode(r.code, r.message, r.epoch)
+  }
+
+  /**
+   * Learns the index list from the servers' answers. An index no server has leaves the list; one
+   * that some up servers lack at two checks in a row (not a create or drop in progress) is
+   * created on them.
+   */
+  async #learnIndexes(held: (ShardStat | null)[] | null): Promise<void> {
+    const up = this.#members.filter((m, i) => m.client !== null && m.client.up && (held === null || held[i] !== null))
+    const lists = await Promise.all(up.map(async (m) => {
+      try {
+        return (await call(m.client as TcpShardClient, { op: 'indexes' })) as string[]
+      } catch {
+        return null
+      }
+    }))
+    const seen = new Set<string>()
+    for (const l of lists) for (const i of l ?? []) seen.add(i)
+    if (held !== null) {
+      // Start-up: what the servers hold is the list.
+      this.#indexes = seen
+    } else {
+      for (const i of this.#indexes) if (!seen.has(i)) this.#indexes.delete(i)
+      for (const i of seen) this.#indexes.add(i)
+    }
+    const partial = new Map<string, string>()
+    for (const index of this.#indexes) {
+      const lacking = up.filter((_, j) => lists[j] !== null && !(lists[j] as string[]).includes(index))
+      if (lacking.length === 0) continue
+      const who = lacking.map((m) => m.spec.name).join(',')
+      partial.set(index, who)
+      if (held !== null || this.#partial.get(index) === who) {
+        await Promise.all(lacking.map((m) => this.#createIndexes(m.client as TcpShardClient, [index]).catch(() => {})))
+        partial.delete(index)
+      }
+    }
+    this.#partial = partial
+  }
+
   async #check(): Promise<void> {
+    if (this.#resharding !== null || this.#closed) return
     await Promise.all(this.#members.map(async (m) => {
       if (m.client === null || this.#closed) return
       try {
-        const [r] = await m.client.send([{ op: 'stat' }])
-        if (r?.ok) {
-          const st = r.value as ShardStat
-          m.health.count = st.count
-          m.health.bytes = st.bytes
-          m.health.maxSize = st.maxSize
-          m.health.checkedAt = Date.now()
-          m.health.up = true
-          // A server restarted between two checks comes back unassigned, and an assignment that
-          // failed (a timeout, say) is retried: assign whenever its settings are not the map's.
-          const assigned = st.name === m.spec.name && st.start === m.spec.start && st.end === m.spec.end &&
-            st.maxSize === m.spec.size && st.onFull === m.spec.onFull
-          if (!assigned || !m.health.configured) void this.#configure(m, this.map.epoch)
-        }
+        const st = (await call(m.client, { op: 'stat' })) as ShardStat
+        m.health.count = st.count
+        if (st.handover !== undefined) m.health.handover = st.handover
+        m.health.bytes = st.bytes
+        m.health.maxSize = st.maxSize
+        m.health.checkedAt = Date.now()
+        m.health.up = true
+        // A server restarted between two checks comes back unassigned, and an assignment that
+        // failed (a timeout, say) is retried: assign whenever its settings are not the map's.
+        const assigned = st.name === m.spec.name && sameRange(st, m.spec) && st.maxSize === m.spec.size &&
+          st.onFull === m.spec.onFull && (st.epoch ?? 0) === this.map.epoch
+        if ((!assigned || !m.health.configured) && this.#resharding === null) void this.#configure(m, this.map.epoch)
       } catch (err) {
         m.health.up = false
         m.health.error = (err as Error).message
       }
     }))
+    if (this.#resharding === null && !this.#closed) await this.#learnIndexes(null)
+  }
+
+  /**
+   * Moves the cluster to `config`'s map while clients read and write: for every range that
+   * changes owner, copy it (the source logs the writes meanwhile), catch up, pause the writes to
+   * the moving ranges (they answer TRY_AGAIN, which clients retry), copy the last changes, cut
+   * over at a new epoch (destinations first, then the sources; then the map is published), and
+   * only then delete the moved entries from their sources. Before the cut-over a failure rolls
+   * back (the sources keep everything); after it, the new map stands. Every shard server of
+   * both maps must be up. Shard servers are matched by name; the new epoch is the config's
+   * `epoch` or the current one plus 1, whichever is higher. One reshard at a time.
+   */
+  reshard(config: ClusterConfig | string): Promise<ReshardResult> {
+    if (this.#map === null || this.#closed) return Promise.reject(new ShardUnavailableError('BootstrapServer: reshard needs a listening server'))
+    if (this.#resharding !== null) return Promise.reject(new BadRequestError('a reshard is already in progress'))
+    const p = this.#reshard(config).finally(() => {
+      this.#resharding = null
+    })
+    this.#resharding = p
+    return p
+  }
+
+  async #reshard(config: ClusterConfig | string): Promise<ReshardResult> {
+    const old = this.map
+    const next = await loadMap(config)
+    const epoch = Math.max(next.epoch, old.epoch + 1)
+    for (const s of [...old.shards, ...next.shards]) {
+      if (s.transport !== 'tcp') throw new BadConfigError(`shard "${s.name}": reshard moves data between tcp shard servers only (transport "${s.transport}")`)
+    }
+    // Wait for assignments in flight: the sources must hold the old map.
+    await Promise.allSettled(this.#members.map((m) => m.configuring))
+    const byName = new Map(this.#members.map((m) => [m.spec.name, m]))
+    for (const spec of next.shards) {
+      const m = byName.get(spec.name)
+      if (m !== undefined && (m.spec.host !== spec.host || m.spec.port !== spec.port)) {
+        throw new BadConfigError(`shard "${spec.name}" is at ${m.spec.host}:${m.spec.port} in the current map and at ${spec.host}:${spec.port} in the new one: shard servers are matched by name`)
+      }
+    }
+    // New members connect; every server of both maps must answer.
+    const fresh = next.shards.filter((s) => !byName.has(s.name)).map((spec) => this.#member(spec))
+    const all = [...this.#members, ...fresh]
+    const dropFresh = (): void => { for (const m of fresh) m.client?.destroy() }
+    try {
+      await Promise.all(all.map(async (m) => {
+        try {
+          await m.client?.connect()
+          await call(m.client as TcpShardClient, { op: 'stat' })
+        } catch (err) {
+          throw new ShardUnavailableError(`reshard needs every shard server up; "${m.spec.name}" (${m.spec.host}:${m.spec.port}): ${(err as Error).message}`)
+        }
+      }))
+    } catch (err) {
+      dropFresh()
+      throw err
+    }
+    const member = (name: string): Member => all.find((m) => m.spec.name === name) as Member
+    const client = (name: string): TcpShardClient => member(name).client as TcpShardClient
+
+    // Plan: every overlap of an old shard's range with another shard's new range moves.
+    const moves: ReshardMove[] = []
+    for (const o of old.shards) {
+      for (const n of next.shards) {
+        if (n.name === o.name) continue
+        const start = Math.max(o.start, n.start)
+        const end = Math.min(o.end, n.end)
+        if (start < end) moves.push({ from: o.name, to: n.name, start, end })
+      }
+    }
+    const sources = [...new Set(moves.map((mv) => mv.from))]
+    const rangesOf = (name: string, side: 'from' | 'to'): Range[] => moves.filter((mv) => mv[side] === name).map((mv) => [mv.start, mv.end])
+    const progress: ReshardProgress = { phase: 'plan', moves, moved: 0, epoch }
+    const report = (phase: ReshardProgress['phase']): void => {
+      progress.phase = phase
+      this.#progress = { ...progress }
+      if (this.listenerCount('reshard') > 0) this.emit('reshard', { ...progress })
+    }
+    report('plan')
+    const destOf = (hash: number): string | undefined => moves.find((mv) => hash >= mv.start && hash < mv.end)?.to
+    const deliverEntries = async (from: string, entries: MovedEntry[]): Promise<void> => {
+      const byDest = new Map<string, MovedEntry[]>()
+      for (const e of entries) {
+        const to = moves.find((mv) => mv.from === from && inMove(mv, e))?.to ?? destOf(hashOf(e))
+        if (to === undefined) continue
+        let list = byDest.get(to)
+        if (list === undefined) byDest.set(to, (list = []))
+        list.push(e)
+      }
+      await Promise.all([...byDest].map(([to, list]) => call(client(to), { op: 'importEntries', entries: list })))
+      progress.moved += entries.length
+    }
+
+    let frozenAt = 0
+    let cutOver = false
+    try {
+      // Brand-new servers own nothing until the cut-over: what they receive counts as handover.
+      for (const m of fresh) {
+        await this.#createIndexes(m.client as TcpShardClient)
+        await call(m.client as TcpShardClient, { op: 'configure', settings: { name: m.spec.name, start: 0, end: 0, size: m.spec.size, onFull: m.spec.onFull, epoch: old.epoch } })
+      }
+      // The destinations get every index first.
+      for (const name of new Set(moves.map((mv) => mv.to))) await this.#createIndexes(client(name))
+      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateStart', ranges: rangesOf(name, 'from') })))
+      report('copy')
+      await Promise.all(sources.map(async (name) => {
+        const ranges = rangesOf(name, 'from')
+        let cursor = 0
+        do {
+          const page = (await call(client(name), { op: 'exportRange', ranges, cursor, count: COPY_PAGE })) as { cursor: number; entries: MovedEntry[] }
+          await deliverEntries(name, page.entries)
+          if (this.listenerCount('reshard') > 0) this.emit('reshard', { ...progress })
+          this.#progress = { ...progress }
+          cursor = page.cursor
+        } while (cursor !== 0)
+      }))
+      report('catch-up')
+      for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+        const counts = await Promise.all(sources.map(async (name) => {
+          const dirty = (await call(client(name), { op: 'migrateDirty' })) as MovedEntry[]
+          await deliverEntries(name, dirty)
+          return dirty.length
+        }))
+        if (counts.reduce((a, b) => a + b, 0) < CATCH_UP_SMALL) break
+      }
+      report('freeze')
+      frozenAt = Date.now()
+      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateFreeze' })))
+      await Promise.all(sources.map(async (name) => {
+        await deliverEntries(name, (await call(client(name), { op: 'migrateDirty' })) as MovedEntry[])
+      }))
+      report('cut-over')
+      const settingsOf = (spec: ShardSpec): ShardSettings => ({ name: spec.name, start: spec.start, end: spec.end, size: spec.size, onFull: spec.onFull, epoch })
+      const losing = new Set(sources)
+      // Destinations first (those that only gain), then the ones that also lose a range.
+      const gainers = next.shards.filter((s) => !losing.has(s.name))
+      cutOver = true
+      await Promise.all(gainers.map((s) => call(client(s.name), { op: 'configure', settings: settingsOf(s) })))
+      await Promise.all(next.shards.filter((s) => losing.has(s.name)).map((s) => call(client(s.name), { op: 'configure', settings: settingsOf(s) })))
+      // Retired servers own nothing from now on.
+      const retired = this.#members.filter((m) => !next.shards.some((s) => s.name === m.spec.name))
+      await Promise.all(retired.map((m) => call(m.client as TcpShardClient, { op: 'configure', settings: { ...settingsOf(m.spec), start: 0, end: 0 } })))
+      // Publish.
+      const published = ShardMap.parse({ ...next.config, epoch }, transportNames())
+      const checked = await checkMap(published)
+      this.#map = checked
+      this.#served = publicConfig(checked)
+      const keep = new Set(next.shards.map((s) => s.name))
+      this.#members = next.shards.map((spec) => {
+        const m = member(spec.name)
+        m.spec = spec
+        m.health = { ...m.health, start: spec.start, end: spec.end, configured: true }
+        return m
+      }).filter((m) => keep.has(m.spec.name))
+      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateEnd' })))
+      const frozenMs = Date.now() - frozenAt
+      report('cleanup')
+      const drops = await Promise.all(sources.map((name) => call(client(name), { op: 'dropRange', ranges: rangesOf(name, 'from') }) as Promise<number>))
+      for (const m of retired) m.client?.destroy()
+      for (const m of this.#members) this.emit('configured', { shard: m.spec.name, epoch })
+      report('done')
+      return { epoch, moves, moved: progress.moved, dropped: drops.reduce((a, b) => a + b, 0), frozenMs }
+    } catch (err) {
+      if (!cutOver) {
+        // Roll back: the sources keep everything and take writes again; copies on the destinations go.
+        await Promise.allSettled(sources.map((name) => call(client(name), { op: 'migrateEnd' })))
+        await Promise.allSettled([...new Set(moves.map((mv) => mv.to))].map((name) => call(client(name), { op: 'dropRange', ranges: rangesOf(name, 'to') })))
+        dropFresh()
+        report('rolled-back')
+      }
+      throw err
+    }
   }
 }
 
+function hashOf(e: MovedEntry): number {
+  return hashKey(e.index, e.key)
+}
+
+function inMove(mv: ReshardMove, e: MovedEntry): boolean {
+  const h = hashOf(e)
+  return h >= mv.start && h < mv.end
+}
+
+/** Loads and checks a config a bootstrap server can serve (tcp and redis shards only). */
+async function loadMap(config: string | ClusterConfig): Promise<ShardMap> {
+  const known = transportNames()
+  const parsed = typeof config === 'string' ? ShardMap.load(config, known) : ShardMap.parse(config, known)
+  for (const s of parsed.shards) {
+    if (s.transport === 'memory' || s.transport === 'worker') {
+      throw new BadConfigError(`shard "${s.name}": transport "${s.transport}" lives inside each client and cannot be served by a bootstrap server (use "tcp" or "redis")`)
+    }
+  }
+  // Each transport checks its own fields (a tcp shard's "host": "" becomes 127.0.0.1).
+  return checkMap(parsed)
+}

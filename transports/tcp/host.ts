@@ -23,6 +23,11 @@ export interface HostOptions {
   port?: number
   /** Token every connection must present in its HELLO. @default none (loopback only, unless `insecure`) */
   token?: string
+  /**
+   * Token that makes a connection an admin one (it may also be presented instead of `token`). When
+   * set, only admin connections may assign the shard or move its data. @default none (any connection may)
+   */
+  adminToken?: string
   /** Allow a non-loopback `host` without a `token`. @default false */
   insecure?: boolean
   /** Serve TLS with these `node:tls` options (key, cert, ...). @default plain TCP */
@@ -60,8 +65,11 @@ export const HANDSHAKE_MAX_FRAME = 4096
 
 /** What a host does with frames. */
 export interface HostHandler {
-  /** Answers one decoded batch (an array); returns one answer per element. Must not throw. */
-  batch(requests: unknown[]): Response[]
+  /**
+   * Answers one decoded batch (an array); returns one answer per element. Must not throw.
+   * `admin`: the connection presented the admin token, or the host has none.
+   */
+  batch(requests: unknown[], admin: boolean): Response[]
   /** Told of a connection closed for a protocol error (bad frame, wrong token, ...). */
   clientError?(error: PyshardError, remote: string): void
   /** Told when a handled burst changed something the owner watches (called after each burst). */
@@ -92,6 +100,7 @@ export interface ResolvedHostOptions {
   host: string
   port: number
   token: string | undefined
+  adminToken: string | undefined
   tls: tls.TlsOptions | undefined
   maxFrameSize: number
   handshakeTimeout: number
@@ -111,6 +120,9 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) {
     throw new TypeError('options.token must be a non-empty string')
   }
+  if (options.adminToken !== undefined && (typeof options.adminToken !== 'string' || options.adminToken === '')) {
+    throw new TypeError('options.adminToken must be a non-empty string')
+  }
   if (options.insecure !== undefined && typeof options.insecure !== 'boolean') throw new TypeError('options.insecure must be a boolean')
   if (options.token === undefined && options.insecure !== true && !isLoopback(host)) {
     throw new TypeError(`options.token is required to listen on the non-loopback address "${host}" (or set options.insecure: true to serve it without one)`)
@@ -125,6 +137,7 @@ export function resolveHostOptions(options: HostOptions): ResolvedHostOptions {
     host,
     port,
     token: options.token,
+    adminToken: options.adminToken,
     tls: options.tls,
     maxFrameSize,
     maxIncompleteBytes,
@@ -211,6 +224,8 @@ class HostConnection {
   #paused = false
   /** Answers are held for a durable promise (see HostHandler.durable). */
   #holding = false
+  /** Presented the admin token (or the host has none). */
+  #admin = false
   #handshakeTimer: NodeJS.Timeout | null
 
   constructor(host: FrameHost, socket: net.Socket) {
@@ -278,7 +293,7 @@ class HostConnection {
     if (kind !== FrameKind.BATCH) throw new BadRequestError(`unexpected frame kind ${kind}`)
     const batch = decodeBatch(body, this.#shapes)
     if (!Array.isArray(batch)) throw new BadRequestError('a BATCH frame must carry an array of requests')
-    const answers = this.#host.handler.batch(batch)
+    const answers = this.#host.handler.batch(batch, this.#admin)
     let whole: Buffer | null = null
     try {
       whole = encodeResultFrame(id, answers, this.#shapes)
@@ -307,12 +322,15 @@ class HostConnection {
       throw new BadRequestError(`unsupported protocol version ${JSON.stringify((hello as HelloBody | null)?.v)} (this server speaks ${PROTOCOL_VERSION})`)
     }
     const expected = this.#host.tokenDigest
-    if (expected !== null) {
-      const given = typeof hello.token === 'string' ? digest(hello.token) : null
+    const admin = this.#host.adminDigest
+    const given = typeof hello.token === 'string' ? digest(hello.token) : null
+    const isAdmin = admin !== null && given !== null && timingSafeEqual(given, admin)
+    if (expected !== null && !isAdmin) {
       if (given === null || !timingSafeEqual(given, expected)) {
         throw new AuthFailedError(given === null ? 'this server requires a token' : 'wrong token')
       }
     }
+    this.#admin = admin === null || isAdmin
     if (hello.maxFrameSize !== undefined) {
       if (!(Number.isSafeInteger(hello.maxFrameSize) && hello.maxFrameSize >= 64)) {
         throw new BadRequestError(`HELLO maxFrameSize must be an integer >= 64, got ${String(hello.maxFrameSize)}`)
@@ -458,6 +476,7 @@ export class FrameHost {
   readonly handler: HostHandler
   readonly role: HelloOkBody['role']
   readonly tokenDigest: Buffer | null
+  readonly adminDigest: Buffer | null
   #server: net.Server | null = null
   #connections = new Set<HostConnection>()
   #address: { host: string; port: number } | null = null
@@ -469,6 +488,7 @@ export class FrameHost {
     this.role = role
     this.handler = handler
     this.tokenDigest = options.token === undefined ? null : digest(options.token)
+    this.adminDigest = options.adminToken === undefined ? null : digest(options.adminToken)
   }
 
   get address(): { host: string; port: number } | null { return this.#address }

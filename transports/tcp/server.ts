@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { loadSnapshot } from './snapshot.js'
-import { ShardHost, deliver, loadProcessors, processorsHref, FSYNC_POLICIES } from '../../src/internal.js'
+import { ADMIN_OPS, AuthFailedError, ShardHost, deliver, errorResponse, loadProcessors, processorsHref, FSYNC_POLICIES } from '../../src/internal.js'
 import type { PyshardError, Request, Response, ShardSettings, OnFull, Fsync } from '../../src/internal.js'
 import { FrameHost, resolveHostOptions } from './host.js'
 import type { HostOptions } from './host.js'
@@ -72,6 +72,16 @@ export interface ShardServerEvents {
 
 const DEFAULT_SIZE = 64 * 1024 * 1024
 
+const NOT_ADMIN = errorResponse(new AuthFailedError('assigning this shard server or moving its data needs its admin token (option adminToken); the data token cannot'))
+
+/** A batch from a connection without the admin token: admin operations are refused, the rest answered. */
+function answerData(host: ShardHost, requests: Request[]): Response[] {
+  let admin = false
+  for (const r of requests) if (ADMIN_OPS.has((r as { op?: string } | null)?.op as string)) admin = true
+  if (!admin) return host.answer(requests)
+  return requests.map((r) => ADMIN_OPS.has((r as { op?: string } | null)?.op as string) ? NOT_ADMIN : host.answer([r])[0] as Response)
+}
+
 /** Hosts one Shard over TCP. `listen()`, then point a bootstrap config (or `Pyshard.open({ config })`) at it. */
 export class ShardServer extends EventEmitter<ShardServerEvents> {
   readonly #host: FrameHost
@@ -121,7 +131,7 @@ export class ShardServer extends EventEmitter<ShardServerEvents> {
     }
     this.#shard = host
     this.#host = new FrameHost(resolved, 'shard', {
-      batch: (requests: unknown[]): Response[] => host.answer(requests as Request[]),
+      batch: (requests: unknown[], admin: boolean): Response[] => admin ? host.answer(requests as Request[]) : answerData(host, requests as Request[]),
       durable: () => host.durable(),
       clientError: (error, remote) => {
         if (this.listenerCount('clientError') > 0) this.#deliver('clientError', { remote, error })

@@ -18,7 +18,6 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { BadConfigError } from '../../src/errors.js'
-import { hashKey } from '../../src/hash.js'
 import type { Shard, ShardSettings } from '../../src/shard.js'
 
 /** File name of the snapshot inside a data directory. */
@@ -89,13 +88,11 @@ export async function loadSnapshot(shard: Shard, dir: string, now: () => number 
       }
       if (!Array.isArray(value) || value.length !== 4) bad('an entry must be [index, key, doc, expires]')
       const [index, key, doc, expires] = value as [string, string, never, number]
-      let ttl: number | undefined
-      if (expires !== 0) {
-        ttl = expires - now()
-        if (ttl <= 0) continue
-      }
+      if (expires !== 0 && expires - now() <= 0) continue
       try {
-        shard.write(index, key, hashKey(index, key), doc, false, ttl === undefined ? undefined : Math.ceil(ttl))
+        // importEntries, not write: entries kept outside the range for a handover load too.
+        if (typeof index !== 'string' || typeof key !== 'string') throw new Error('index and key must be strings')
+        shard.importEntries([{ index, key, doc, expires }])
       } catch (err) {
         bad(`cannot load "${String(index)}:${String(key)}": ${(err as Error).message}`)
       }
