@@ -24,10 +24,12 @@ interface Server {
 }
 
 const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly and exits 0;
-a second signal stops at once. Shards keep their data in memory only, unless
---data is given.`
+a second signal stops at once.`
 
-const DATA_HELP = `With --data, a shard server loads its snapshot from there when it starts,
+const PATHS_HELP = 'Relative paths (FILE, MODULE, DIR) resolve against the current directory.'
+
+const DATA_HELP = `Shards keep their data in memory only, unless --data is given.
+With --data, a shard server loads its snapshot from there when it starts,
 saves every 60 s and when it stops cleanly: a graceful restart keeps the data;
 a crash (or a second signal) loses what was written since the last save.`
 
@@ -41,6 +43,7 @@ export const up: Command = {
     host: { type: 'string' },
     processors: { type: 'string' },
     data: { type: 'string' },
+    json: { type: 'boolean' },
   },
   help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR] [options]
 
@@ -57,7 +60,9 @@ Options:
       --host HOST            bootstrap server address (default 127.0.0.1)
       --processors MODULE    processors module the shard servers may run
       --data DIR             keep each shard's snapshot in DIR/<shard name>
+      --json                 print the map as one line of JSON instead of a table
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
 unreadable snapshot), 2 bad usage.`,
@@ -95,7 +100,7 @@ unreadable snapshot), 2 bad usage.`,
       })
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
       started.push(bootstrap)
-      process.stdout.write(formatMap(bootstrap.map, address))
+      process.stdout.write(values.json === true ? formatMapJson(bootstrap.map, address) : formatMap(bootstrap.map, address))
     } catch (err) {
       await closeAll(started.reverse())
       throw err
@@ -133,6 +138,7 @@ Options:
       --processors MODULE    the processors module this server may run
       --data DIR             keep this shard's snapshot in DIR
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (port in use, unreadable
 snapshot), 2 bad usage.`,
@@ -163,6 +169,7 @@ export const bootstrap: Command = {
     host: { type: 'string' },
     token: { type: 'string' },
     insecure: { type: 'boolean' },
+    json: { type: 'boolean' },
   },
   help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
 
@@ -178,7 +185,9 @@ Options:
       --token TOKEN          token for the shard servers and this server's clients
                              (default $PYSHARD_TOKEN, else the config's "token")
       --insecure             allow a non-loopback HOST without a token
+      --json                 print the map as one line of JSON instead of a table
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
   async run(values) {
@@ -192,7 +201,7 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     if (values.insecure === true) options.insecure = true
     const server = newServer(() => new BootstrapServer(options))
     const address = await listenOrExplain(server, 'bootstrap server')
-    process.stdout.write(formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
+    process.stdout.write(values.json === true ? formatMapJson(server.map, address) : formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
     return serveUntilSignal('bootstrap', [server])
   },
 }
@@ -202,12 +211,22 @@ function envToken(): string | undefined {
   return t === undefined || t === '' ? undefined : t
 }
 
-/** Constructor option errors (TypeError 'options.x ...') are the user's options: say so in one line. */
+/**
+ * Constructor option errors name the library's options (`options.insecure: true`); the CLI's user
+ * gave flags, so the message names the flags (`--insecure`).
+ */
+export function inFlagWords(message: string): string {
+  return message.replace(/options\.([A-Za-z]+)(?:: true)?/g, (_, name: string) => `--${FLAG_OF[name] ?? name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)
+}
+
+/** Library options whose flag has another name. */
+const FLAG_OF: Record<string, string> = { dataDir: 'data' }
+
 function newServer<T>(make: () => T): T {
   try {
     return make()
   } catch (err) {
-    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^options\./, '--'))
+    if (err instanceof TypeError) throw new UsageError(inFlagWords(err.message))
     throw err
   }
 }
@@ -239,6 +258,11 @@ export function formatMap(map: ShardMap, address: { host: string; port: number }
   const lines = rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ').trimEnd()}`)
   return `pyshard up: bootstrap server on ${hostPort(address)} (map epoch ${map.epoch}, ${map.shards.length} shards)\n` +
     `${lines.join('\n')}\npyshard up: ready on ${hostPort(address)}; stop with Ctrl-C\n`
+}
+
+/** The map as `--json` prints it: one line, then serving starts (the line itself says it is ready). */
+export function formatMapJson(map: ShardMap, address: { host: string; port: number }): string {
+  return `${JSON.stringify({ ready: true, bootstrap: hostPort(address), epoch: map.epoch, shards: map.shards })}\n`
 }
 
 async function closeAll(servers: Server[]): Promise<void> {

@@ -17,6 +17,7 @@ bucket, scaled to the fullest bucket of any shard).
 
 Options:
       --json                 print the figures as JSON (an array, one object per shard)
+
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (cluster unreachable), 2 bad usage.`,
