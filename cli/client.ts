@@ -21,6 +21,7 @@ export const CLIENT_OPTIONS: OptionSpecs = {
 export const CLIENT_HELP = `Cluster:
   -b, --bootstrap HOST:PORT  bootstrap server (default: $PYSHARD_BOOTSTRAP, else ${DEFAULT_BOOTSTRAP})
   -c, --config FILE          open this cluster config directly instead of asking a bootstrap server
+                             (a relative FILE resolves against the current directory)
       --token TOKEN          token for the shard servers (default: $PYSHARD_TOKEN, else the config's)
       --timeout MS           per-request and connect timeout (default: 5000 / 3000)
   -h, --help                 this help`

@@ -7,12 +7,14 @@ export const indexes: Command = {
   name: 'indexes',
   summary: 'list the indexes, one per line',
   positionals: [],
-  options: CLIENT_OPTIONS,
+  options: { ...CLIENT_OPTIONS, json: { type: 'boolean' } },
   help: `Usage: pyshard indexes [options]
 
 Prints the name of every index, sorted, one per line.
 
 Options:
+      --json                 print the names as a JSON array
+
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (cluster unreachable), 2 bad usage.`,
@@ -20,7 +22,8 @@ Exit: 0 ok, 1 failed (cluster unreachable), 2 bad usage.`,
     const db = await openStore(values)
     try {
       const names = await db.indexes()
-      if (names.length > 0) process.stdout.write(`${names.join('\n')}\n`)
+      if (values.json === true) process.stdout.write(`${JSON.stringify(names)}\n`)
+      else if (names.length > 0) process.stdout.write(`${names.join('\n')}\n`)
       return EXIT_OK
     } finally {
       await db.close()
@@ -39,6 +42,7 @@ Creates INDEX on every shard.
 
 Options:
       --if-not-exists        succeed when INDEX already exists
+
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (INDEX_EXISTS, cluster unreachable), 2 bad usage.`,
@@ -62,7 +66,6 @@ export const dropIndex: Command = {
 
 Drops INDEX and every entry in it, on every shard.
 
-Options:
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (INDEX_NOT_FOUND, cluster unreachable), 2 bad usage.`,

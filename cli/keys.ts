@@ -2,7 +2,7 @@
 import { CLIENT_HELP, CLIENT_OPTIONS, openStore } from './client.js'
 import { CommandFailed, EXIT_OK } from './command.js'
 import type { Command } from './command.js'
-import { entryLine } from './output.js'
+import { entryJson, entryLine } from './output.js'
 
 const EXIT_TEXT = 'Exit: 0 ok, 1 key or index not found (or the cluster unreachable), 2 bad usage.'
 
@@ -11,13 +11,15 @@ function keyCommand(name: 'read' | 'pop' | 'remove', summary: string, what: stri
     name,
     summary,
     positionals: ['index', 'key'],
-    options: CLIENT_OPTIONS,
+    options: name === 'remove' ? CLIENT_OPTIONS : { ...CLIENT_OPTIONS, json: { type: 'boolean' } },
     help: `Usage: pyshard ${name} INDEX KEY [options]
 
 ${what}
 
-Options:
-${CLIENT_HELP}
+${name === 'remove' ? '' : `Options:
+      --json                 print {"key":K,"hash":H,"record":R} instead
+
+`}${CLIENT_HELP}
 
 ${EXIT_TEXT}`,
     async run(values, [index, key]) {
@@ -29,7 +31,7 @@ ${EXIT_TEXT}`,
         }
         const entry = name === 'read' ? await db.read(index as string, key as string) : await db.pop(index as string, key as string)
         if (entry === null) throw notFound(index as string, key as string)
-        process.stdout.write(entryLine(key as string, entry.hash, entry.record))
+        process.stdout.write(values.json === true ? entryJson(key as string, entry.hash, entry.record) : entryLine(key as string, entry.hash, entry.record))
         return EXIT_OK
       } finally {
         await db.close()

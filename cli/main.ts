@@ -15,9 +15,23 @@ import { pop, read, remove } from './keys.js'
 import { bootstrap, shard, up } from './servers.js'
 import { stat } from './stat.js'
 import { reshard } from './reshard.js'
-import { write } from './write.js'
+import { set, write } from './write.js'
+import { readFileSync } from 'node:fs'
 
-const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, cat, read, pop, remove, indexes, createIndex, dropIndex, stat, reshard, bench]
+const COMMANDS: readonly Command[] = [up, shard, bootstrap, write, set, cat, read, pop, remove, indexes, createIndex, dropIndex, stat, reshard, bench]
+
+/** The package's version: package.json sits two folders above the built dist/cli/main.js, one above cli/main.ts. */
+function version(): string {
+  for (const rel of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'pyshard' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return 'unknown'
+}
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
@@ -28,7 +42,13 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Client commands reach a cluster through -b HOST:PORT (a bootstrap server; default
 $PYSHARD_BOOTSTRAP, else 127.0.0.1:5000) or -c FILE (open a config directly).
+Commands that print data take --json. Relative paths (configs, processors
+modules, data folders) resolve against the current directory.
 Run "pyshard COMMAND --help" for a command's options.
+
+Options:
+  -V, --version   print the version
+  -h, --help      this help
 
 Exit: 0 ok, 1 failed operation, 2 bad usage.
 `
@@ -36,6 +56,10 @@ Exit: 0 ok, 1 failed operation, 2 bad usage.
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${version()}\n`)
+    return EXIT_OK
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined
     process.stdout.write(topic !== undefined ? `${topic.help}\n` : mainHelp())
@@ -70,7 +94,6 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') process.stderr.write(`pyshard: cannot write output: ${err.message}\n`)
 })
 
-// No top-level await: tsup also emits this entry as CommonJS.
 void main(process.argv.slice(2)).then((code) => {
   // Exit once stdout has taken what was written: a client socket still closing must not keep the process
   // alive, and nothing written may be lost.

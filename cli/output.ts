@@ -54,6 +54,11 @@ export class Output {
   }
 }
 
+/** `--json` output for one entry: one JSON object per line. */
+export function entryJson(key: string, hash: number, record: unknown): string {
+  return `${JSON.stringify({ key, hash, record })}\n`
+}
+
 /** The seed's output line for one entry: `key|{"hash_":H,"record":R}`. */
 export function entryLine(key: string, hash: number, record: unknown): string {
   return `${key}|{"hash_":${hash},"record":${JSON.stringify(record)}}\n`

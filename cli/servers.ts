@@ -24,8 +24,9 @@ interface Server {
 }
 
 const SERVE_HELP = `Serves until Ctrl-C (SIGINT) or SIGTERM, then closes cleanly and exits 0;
-a second signal stops at once. Shards keep their data in memory only, unless
---data is given.`
+a second signal stops at once.`
+
+const PATHS_HELP = 'Relative paths (FILE, MODULE, DIR) resolve against the current directory.'
 
 const DATA_HELP = `With --data, a shard server records every change in an lmdb database there as
 it happens and loads it when it starts: a restart, even after kill -9, keeps
@@ -57,6 +58,7 @@ export const up: Command = {
     data: { type: 'string' },
     fsync: { type: 'string' },
     'admin-token': { type: 'string' },
+    json: { type: 'boolean' },
   },
   help: `Usage: pyshard up [--config FILE] [--port N] [--data DIR [--fsync POLICY]] [options]
 
@@ -76,7 +78,9 @@ Options:
       --fsync POLICY         always, everysec or no (default everysec)
       --admin-token T        token needed to assign the shard servers or move data
                              (default the config's "adminToken")
+      --json                 print the map as one line of JSON instead of a table
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
 unusable data dir), 2 bad usage.`,
@@ -118,7 +122,7 @@ unusable data dir), 2 bad usage.`,
       logShardEvents(bootstrap, 'up')
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
       started.push(bootstrap)
-      process.stdout.write(formatMap(bootstrap.map, address))
+      process.stdout.write(values.json === true ? formatMapJson(bootstrap.map, address) : formatMap(bootstrap.map, address))
     } catch (err) {
       await closeAll(started.reverse())
       throw err
@@ -161,6 +165,7 @@ Options:
       --data DIR             keep this shard on disk in DIR
       --fsync POLICY         always, everysec or no (default everysec)
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (port in use, unusable data
 dir), 2 bad usage.`,
@@ -196,6 +201,7 @@ export const bootstrap: Command = {
     token: { type: 'string' },
     'admin-token': { type: 'string' },
     insecure: { type: 'boolean' },
+    json: { type: 'boolean' },
   },
   help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
 
@@ -213,7 +219,9 @@ Options:
       --admin-token T        token presented to the shard servers to assign them
                              (default the config's "adminToken", else the token)
       --insecure             allow a non-loopback HOST without a token
+      --json                 print the map as one line of JSON instead of a table
   -h, --help                 this help
+${PATHS_HELP}
 
 Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
   async run(values) {
@@ -230,7 +238,7 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     const server = newServer(() => new BootstrapServer(options))
     logShardEvents(server, 'bootstrap')
     const address = await listenOrExplain(server, 'bootstrap server')
-    process.stdout.write(formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
+    process.stdout.write(values.json === true ? formatMapJson(server.map, address) : formatMap(server.map, address).replace(/^pyshard up:/gm, 'pyshard bootstrap:'))
     return serveUntilSignal('bootstrap', [server])
   },
 }
@@ -251,12 +259,22 @@ function envToken(): string | undefined {
   return t === undefined || t === '' ? undefined : t
 }
 
-/** Constructor option errors (TypeError 'options.x ...') are the user's options: say so in one line. */
+/**
+ * Constructor option errors name the library's options (`options.insecure: true`); the CLI's user
+ * gave flags, so the message names the flags (`--insecure`).
+ */
+export function inFlagWords(message: string): string {
+  return message.replace(/options\.([A-Za-z]+)(?:: true)?/g, (_, name: string) => `--${FLAG_OF[name] ?? name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)
+}
+
+/** Library options whose flag has another name. */
+const FLAG_OF: Record<string, string> = { dataDir: 'data' }
+
 function newServer<T>(make: () => T): T {
   try {
     return make()
   } catch (err) {
-    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^options\./, '--'))
+    if (err instanceof TypeError) throw new UsageError(inFlagWords(err.message))
     throw err
   }
 }
@@ -288,6 +306,11 @@ export function formatMap(map: ShardMap, address: { host: string; port: number }
   const lines = rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ').trimEnd()}`)
   return `pyshard up: bootstrap server on ${hostPort(address)} (map epoch ${map.epoch}, ${map.shards.length} shards)\n` +
     `${lines.join('\n')}\npyshard up: ready on ${hostPort(address)}; stop with Ctrl-C\n`
+}
+
+/** The map as `--json` prints it: one line, then serving starts (the line itself says it is ready). */
+export function formatMapJson(map: ShardMap, address: { host: string; port: number }): string {
+  return `${JSON.stringify({ ready: true, bootstrap: hostPort(address), epoch: map.epoch, shards: map.shards })}\n`
 }
 
 async function closeAll(servers: Server[]): Promise<void> {

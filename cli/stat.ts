@@ -18,6 +18,7 @@ answer is listed as down, with the error; the others are still shown.
 
 Options:
       --json                 print the figures as JSON (an array, one object per shard)
+
 ${CLIENT_HELP}
 
 Exit: 0 ok, 1 failed (cluster unreachable), 2 bad usage.`,

@@ -8,11 +8,12 @@
 import type { Readable } from 'node:stream'
 import { addAbortSignal } from 'node:stream'
 import { performance } from 'node:perf_hooks'
+import { PyshardError } from '../src/index.js'
 import type { Json, Pyshard } from '../src/index.js'
 import { CLIENT_HELP, CLIENT_OPTIONS, describe, openStore } from './client.js'
-import { CommandFailed, EXIT_FAILED, EXIT_OK, intOption } from './command.js'
+import { CommandFailed, EXIT_FAILED, EXIT_OK, UsageError, intOption } from './command.js'
 import type { Command, Values } from './command.js'
-import { parseLine } from './line-parser.js'
+import { parseLine, parseValue } from './line-parser.js'
 import { LineSplitter } from './line-splitter.js'
 
 // Batch and in-flight defaults: the fastest of a sweep on the 1M-line benchmark (bench/cli-load.bench.ts);
@@ -31,6 +32,7 @@ export const write: Command = {
     batch: { type: 'string' },
     'in-flight': { type: 'string' },
     'max-line': { type: 'string' },
+    json: { type: 'boolean' },
   },
   help: `Usage: pyshard write INDEX [options] < FILE
 
@@ -41,9 +43,12 @@ The first "|" separates key from value, so values may contain "|". The value is:
   otherwise a string          exactly as written, spaces included
 Empty lines are ignored. A bad line (no "|", empty key, { or [ that is not
 JSON, longer than --max-line) is reported on stderr with its line number and
-skipped. A summary (written, skipped) ends the run on stderr; a progress line
-is shown only when stderr is a terminal. On Ctrl-C reading stops, batches
-already sent finish, and the summary says what was written.
+skipped. A summary ends the run on stderr: lines written (acknowledged by their
+shard, so stored), writes that failed (by error code), lines skipped. After a
+batch with a failed write nothing more is sent; batches already in flight
+finish and are counted. A progress line is shown only when stderr is a
+terminal. On Ctrl-C reading stops, batches already sent finish, and the
+summary says what was written. To write one key, use pyshard set.
 
 Options:
   -f, --force                create INDEX if it does not exist
@@ -51,6 +56,9 @@ Options:
       --batch N              lines per writeMany batch (default ${DEFAULTS.batch})
       --in-flight N          batches in flight at once (default ${DEFAULTS.inFlight})
       --max-line N           longest line accepted, in characters (default ${DEFAULTS.maxLine})
+      --json                 also print the summary as JSON on stdout
+                             {"written","failed","failures":{CODE:N},"skipped","lines","interrupted"}
+
 ${CLIENT_HELP}
 
 Exit: 0 all lines written, 1 a line was skipped, a write failed or the run was
@@ -65,7 +73,7 @@ interrupted, 2 bad usage.`,
     const db = await openStore(values)
     try {
       await ensureIndex(db, index as string, values)
-      return await bulkWrite(db, index as string, process.stdin, settings)
+      return await bulkWrite(db, index as string, process.stdin, settings, values.json === true)
     } finally {
       await db.close()
     }
@@ -85,11 +93,20 @@ async function ensureIndex(db: Pyshard, index: string, values: Values): Promise<
 interface Settings { batch: number; inFlight: number; maxLine: number; strict: boolean }
 
 /** Everything the run counts, for the summary and the progress line. */
-interface Tally { lines: number; written: number; skipped: number; failure: string | null }
+interface Tally {
+  lines: number
+  /** Writes their shard acknowledged: exactly what was stored. */
+  written: number
+  /** Writes that failed, in all and per error code. */
+  failed: number
+  failures: Record<string, number>
+  skipped: number
+  failure: string | null
+}
 
-async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Settings): Promise<number> {
+async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Settings, json: boolean): Promise<number> {
   const started = performance.now()
-  const tally: Tally = { lines: 0, written: 0, skipped: 0, failure: null }
+  const tally: Tally = { lines: 0, written: 0, failed: 0, failures: {}, skipped: 0, failure: null }
   const tty = process.stderr.isTTY === true
   let stop = false
   let stoppedAt: number | null = null
@@ -104,14 +121,28 @@ async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Setting
     const first = batchFirst
     const last = batchLast
     batch = []
-    const p: Promise<void> = db.writeMany(index, pairs).then(
-      () => { tally.written += pairs.length },
-      (err: unknown) => {
-        // Nothing after a failed batch is sent: its lines may be partly applied, later ones are not.
-        tally.failure ??= `writing lines ${first}-${last} failed: ${describe(err)}`
+    // One write per line, settled one by one (they still travel to each shard as one batch per tick),
+    // so the summary counts exactly the writes that were stored, even when part of a batch fails.
+    const p: Promise<void> = Promise.allSettled(pairs.map(([key, doc]) => db.write(index, key, doc))).then((results) => {
+      let failedHere = 0
+      let firstError: unknown
+      for (const r of results) {
+        if (r.status === 'fulfilled') {
+          tally.written++
+          continue
+        }
+        failedHere++
+        firstError ??= r.reason
+        const code = r.reason instanceof PyshardError ? r.reason.code : 'ERROR'
+        tally.failures[code] = (tally.failures[code] ?? 0) + 1
+      }
+      tally.failed += failedHere
+      if (failedHere > 0) {
+        // Nothing after a failed batch is sent.
+        tally.failure ??= `lines ${first}-${last}: ${failedHere} of ${pairs.length} writes failed; first: ${describe(firstError)}`
         stop = true
-      },
-    ).finally(() => inflight.delete(p))
+      }
+    }).finally(() => inflight.delete(p))
     inflight.add(p)
   }
 
@@ -193,16 +224,60 @@ async function bulkWrite(db: Pyshard, index: string, input: Readable, s: Setting
 
   const secs = (performance.now() - started) / 1000
   tally.lines = splitter.lineCount
-  let summary = `pyshard write: ${tally.written} written, ${tally.skipped} skipped`
+  const reasons = Object.entries(tally.failures).map(([code, n]) => `${n} ${code}`).join(', ')
+  let summary = `pyshard write: ${tally.written} written, ${tally.failed} failed${tally.failed > 0 ? ` (${reasons})` : ''}, ${tally.skipped} skipped`
   if (interrupt.signal.aborted) summary += `; interrupted after line ${tally.lines}, the rest not read`
   else if (stoppedAt !== null) summary += `; stopped at line ${stoppedAt} (--strict)`
   summary += ` (${tally.lines} lines in ${secs.toFixed(2)} s, ${rate(tally.lines, secs)} lines/s)`
   if (tally.failure !== null) process.stderr.write(`pyshard write: ${tally.failure}\n`)
   process.stderr.write(`${summary}\n`)
+  if (json) {
+    const { written, failed, failures, skipped, lines } = tally
+    process.stdout.write(`${JSON.stringify({ written, failed, failures, skipped, lines, interrupted: interrupt.signal.aborted })}\n`)
+  }
   const clean = tally.failure === null && tally.skipped === 0 && !interrupt.signal.aborted
   return clean ? EXIT_OK : EXIT_FAILED
 }
 
 function rate(n: number, secs: number): string {
   return secs > 0 ? Math.round(n / secs).toLocaleString('en-US') : '-'
+}
+
+export const set: Command = {
+  name: 'set',
+  summary: 'write one key: pyshard set INDEX KEY VALUE',
+  positionals: ['index', 'key', 'value'],
+  options: { ...CLIENT_OPTIONS, force: { type: 'boolean', short: 'f' }, ttl: { type: 'string' }, json: { type: 'boolean' } },
+  help: `Usage: pyshard set INDEX KEY VALUE [options]
+
+Writes one entry (an upsert). VALUE follows the rules of pyshard write: JSON
+when it starts with { or [, a number when it is one, else the string as given
+(quote it for the shell).
+
+Options:
+  -f, --force                create INDEX if it does not exist
+      --ttl MS               expire the entry after MS milliseconds
+      --json                 print {"key":K,"hash":H,"size":BYTES}
+
+${CLIENT_HELP}
+
+Exit: 0 written, 1 failed (index missing, SHARD_FULL, cluster unreachable), 2 bad usage.`,
+  async run(values, [index, key, raw]) {
+    let doc: Json
+    try {
+      doc = parseValue(raw as string)
+    } catch (err) {
+      throw new UsageError(`VALUE starts like JSON but is not valid JSON (${(err as Error).message})`)
+    }
+    const ttl = values.ttl === undefined ? undefined : intOption(values, 'ttl', 1)
+    const db = await openStore(values)
+    try {
+      await ensureIndex(db, index as string, values)
+      const r = await db.write(index as string, key as string, doc, ttl === undefined ? undefined : { ttl })
+      if (values.json === true) process.stdout.write(`${JSON.stringify({ key, hash: r.hash, size: r.size })}\n`)
+      return EXIT_OK
+    } finally {
+      await db.close()
+    }
+  },
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, build, then every uvu suite (test/**/*.test.ts), each file in
-// its own process so one hung or crashed file cannot hide the others' results.
+// its own process so one hung or crashed file cannot hide the others' results, then keyv's
+// compliance suite under vitest (test/keyv/*.vitest.ts; it is written for vitest).
 // Prints one closing line `N passed, N failed, N skipped` and fails when no test ran.
 import { spawnSync, spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
@@ -75,6 +76,31 @@ for (const file of files) {
   for (const line of r.out.split('\n')) if (/^\s*SKIP/.test(line)) console.log(`     ${line.trim()}`)
   if (fileFailed > 0) console.log(r.out.split('\n').map((l) => `     | ${l}`).join('\n'))
 }
+// keyv's compliance suite: counted with the rest from vitest's JSON report.
+const VITEST_FILE = 'test/keyv/keyv-store.vitest.ts'
+if (!only || only.test(VITEST_FILE)) {
+  const r = spawnSync('npx', ['vitest', 'run', '--config', 'test/keyv/vitest.config.ts', '--root', '.', '--reporter=json'], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, timeout: FILE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
+  })
+  let report = null
+  try {
+    report = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))
+  } catch {
+    // no report: counted as one failure below
+  }
+  const p = report?.numPassedTests ?? 0
+  const f = report === null ? 1 : report.numFailedTests + (report.numFailedTestSuites ?? 0) + (r.status !== 0 && report.numFailedTests === 0 ? 1 : 0)
+  const s = (report?.numPendingTests ?? 0) + (report?.numTodoTests ?? 0)
+  passed += p
+  failed += f
+  skipped += s
+  console.log(`${f > 0 ? 'FAIL' : 'ok  '} ${VITEST_FILE} (vitest)  (${p}/${p + f} passed${s ? `, ${s} skipped` : ''})`)
+  if (f > 0) {
+    const failures = (report?.testResults ?? []).flatMap((t) => [t.message, ...t.assertionResults.filter((a) => a.status === 'failed').map((a) => `${a.fullName}: ${a.failureMessages.join('\n')}`)]).filter(Boolean)
+    console.log([...failures, r.stderr].join('\n').split('\n').map((l) => `     | ${l}`).join('\n'))
+  }
+}
+
 if (passed + failed === 0) {
   console.log('no test ran')
   console.log('0 passed, 1 failed')

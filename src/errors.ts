@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'DATA_DIR'
   | 'STALE_EPOCH'
   | 'TRY_AGAIN'
+  | 'ABORTED'
 
 /** Base class of every error pyshard raises on purpose. */
 export class PyshardError extends Error {
@@ -49,6 +50,10 @@ export class ShardUnavailableError extends PyshardError {
 /** The request did not complete within its time limit. It may or may not have been applied. */
 export class TimeoutError extends PyshardError {
   constructor(message: string, options?: { cause?: unknown }) { super('TIMEOUT', message, options) }
+}
+/** The caller's `signal` aborted the operation (its reason is the `cause`). It may or may not have been applied. */
+export class AbortedError extends PyshardError {
+  constructor(message: string, options?: { cause?: unknown }) { super('ABORTED', message, options) }
 }
 /** The bootstrap config (or the options naming it) breaks a rule; the message names the shard and the rule. */
 export class BadConfigError extends PyshardError {
@@ -100,6 +105,7 @@ const byCode: Record<Exclude<ErrorCode, 'MOVED'>, new (message: string, options?
   SHARD_FULL: ShardFullError,
   SHARD_UNAVAILABLE: ShardUnavailableError,
   TIMEOUT: TimeoutError,
+  ABORTED: AbortedError,
   BAD_CONFIG: BadConfigError,
   BAD_REQUEST: BadRequestError,
   AUTH_FAILED: AuthFailedError,

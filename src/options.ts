@@ -6,6 +6,10 @@
 import type { ClusterConfig, TransportName } from './shard-map.js'
 import type { OnFull } from './shard.js'
 import { ManualClock } from './clock.js'
+// Types only (erased from the build): each transport's own settings, for `transportOptions`.
+import type { WorkerTransportOptions } from '../transports/worker/index.js'
+import type { TcpClientOptions } from '../transports/tcp/client.js'
+import type { RedisTransportOptions } from '../transports/redis/index.js'
 
 
 /**
@@ -27,14 +31,52 @@ export function nonNegativeInt(name: string, value: unknown, fallback: number): 
   return value as number
 }
 
-/** Options of `Pyshard.open`. */
-export interface OpenOptions {
+/** The memory transport takes no settings. */
+export type MemoryTransportOptions = Record<string, never>
+
+/**
+ * Every transport name with the type of its `transportOptions`. A transport added with
+ * `registerTransport` joins it by declaration merging, which makes its name (and settings)
+ * type-check:
+ *
+ * ```ts
+ * declare module 'pyshard' {
+ *   interface TransportRegistry { mine: { depth?: number } }
+ * }
+ * ```
+ */
+export interface TransportRegistry {
+  memory: MemoryTransportOptions
+  worker: WorkerTransportOptions
+  tcp: TcpClientOptions
+  redis: RedisTransportOptions
+}
+
+/** `transportOptions` for shards of transport `T` (for several transports: the settings of any of them). */
+export type TransportOptions<T extends TransportName = TransportName> = TransportRegistry[T]
+
+/** Options every operation takes as its last argument. */
+export interface CallOptions {
+  /**
+   * Aborting it rejects the call with ABORTED (`AbortedError`, the signal's reason as `cause`).
+   * A request already sent may still be applied. @default none
+   */
+  signal?: AbortSignal
+  /**
+   * Rejects the call with TIMEOUT after this many ms (a positive integer). A request already
+   * sent may still be applied; remote shards also keep `requestTimeout`. @default none
+   */
+  timeout?: number
+}
+
+/** Options of `Pyshard.open`; `T` is the transport of the shards it makes. */
+export interface OpenOptions<T extends TransportName = TransportName> {
   /** A bootstrap config: a path to its JSON file, or the parsed object. Without it the store makes `shards` shards of `transport`. */
   config?: string | ClusterConfig
   /** Number of shards when no `config` is given, splitting [0,1) evenly. @default 4 */
   shards?: number
   /** Transport of those shards (`memory`, `worker`, ...). @default 'memory' */
-  transport?: TransportName
+  transport?: T
   /** Byte limit of each of those shards. @default 67108864 (64 MiB) */
   size?: number
   /** What those shards do when full. @default 'reject' */
@@ -61,8 +103,8 @@ export interface OpenOptions {
   maxRetries?: number
   /** Where a newer map comes from when a shard answers MOVED (what `Pyshard.connect` sets). */
   mapSource?: () => Promise<ClusterConfig>
-  /** Further settings for transports. */
-  transportOptions?: Record<string, unknown>
+  /** Settings of the transport (`TransportRegistry` lists each transport's), e.g. `{ codec: 'msgpack' }` for `worker`. */
+  transportOptions?: TransportOptions<T>
   /**
    * Directory where in-process shards (memory transport) keep their data, one subfolder per shard
    * name (an lmdb database each, created if missing): a store opened again on it, even after the
@@ -80,7 +122,7 @@ export interface OpenOptions {
 }
 
 /** Options of `write`. */
-export interface WriteOptions {
+export interface WriteOptions extends CallOptions {
   /** Write only if the key is absent; when it is present nothing changes and `size` is 0. @default false */
   ifAbsent?: boolean
   /** Time to live in ms (a positive integer); the entry reads as absent afterwards. @default no expiry */
@@ -88,13 +130,13 @@ export interface WriteOptions {
 }
 
 /** Options of `createIndex`. */
-export interface CreateIndexOptions {
+export interface CreateIndexOptions extends CallOptions {
   /** Succeed (doing nothing) when the index exists instead of rejecting INDEX_EXISTS. @default false */
   ifNotExists?: boolean
 }
 
 /** Options of `entries` and `keys`. */
-export interface ScanOptions {
+export interface ScanOptions extends CallOptions {
   /** Entries fetched per page from a shard; memory use is bounded by about two pages. @default 512 */
   pageSize?: number
 }
@@ -117,7 +159,7 @@ const OPEN_KEYS = new Set([
 ])
 
 /** Checks the options of `Pyshard.open` once; throws TypeError naming the first bad one. */
-export function checkOpenOptions(options: OpenOptions): void {
+export function checkOpenOptions(options: OpenOptions<TransportName>): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
   for (const key of Object.keys(options)) {
     if (!OPEN_KEYS.has(key)) throw new TypeError(`options.${key} is not an option of Pyshard.open (known: ${[...OPEN_KEYS].join(', ')})`)
@@ -139,7 +181,7 @@ export function checkOpenOptions(options: OpenOptions): void {
   if (options.config !== undefined && (options.shards !== undefined || options.transport !== undefined || options.size !== undefined || options.onFull !== undefined)) {
     throw new TypeError('options.config cannot be combined with options.shards, transport, size or onFull (the config sets them per shard)')
   }
-  if (options.transport !== undefined && (typeof options.transport !== 'string' || options.transport === '')) throw new TypeError('options.transport must be a transport name')
+  if (options.transport !== undefined && (typeof options.transport !== 'string' || (options.transport as string) === '')) throw new TypeError('options.transport must be a transport name')
   if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError('options.token must be a string')
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
     throw new TypeError('options.dataDir must be a non-empty string (a directory path)')

@@ -8,15 +8,32 @@ import { PyshardError, BadRequestError, MovedError } from './errors.js'
 import type { ErrorCode } from './errors.js'
 import type { Shard, ShardStat, ShardSettings, ExportPage, MovedEntry, Range } from './shard.js'
 
-/** Any JSON value. */
+/** Any JSON value (what reads give when no document type is named). */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
 
-/** A stored record as the API returns it. */
-export interface Entry {
+/**
+ * `T` where it is JSON-shaped, `never` where it is not. Interfaces and optional properties
+ * pass (a recursive `Json` type would refuse an interface, which has no index signature);
+ * functions, symbols, bigints, `undefined` and objects with methods (Map, Set, Date, class
+ * instances) do not.
+ */
+export type JsonShaped<T> = T extends Json
+  ? T
+  : T extends ((...args: never[]) => unknown) | symbol | bigint | undefined
+    ? never
+    : T extends object
+      ? { [K in keyof T]: JsonShaped<T[K]> }
+      : never
+
+/** A document as `write` takes it: any JSON-shaped value of the caller's type `T`. */
+export type Doc<T> = T & JsonShaped<T>
+
+/** A stored record as the API returns it; `T` is the document type the caller names (`read<User>`). */
+export interface Entry<T = Json> {
   /** The key's position in [0,1); see `hashKey`. */
   hash: number
   /** The document as written. */
-  record: Json
+  record: T
 }
 
 export interface CreateIndexRequest { op: 'createIndex'; index: string }

@@ -11,9 +11,11 @@ import type { ShardSpec } from './shard-map.js'
 import { BOOTSTRAP_TRANSPORT, checkMap, loadTransportOnce, transportNames } from './transport.js'
 import type { TransportContext } from './transport.js'
 import { checkOpenOptions, DEFAULTS, positiveInt } from './options.js'
-import type { OpenOptions, WriteOptions, CreateIndexOptions, ScanOptions } from './options.js'
+import type { CallOptions, OpenOptions, WriteOptions, CreateIndexOptions, ScanOptions } from './options.js'
+import type { TransportName } from './shard-map.js'
+import { guard, throwIfAborted } from './call.js'
 import { Router, connectStates, failure } from './router.js'
-import type { Entry, ErrorResponse, Json, Request } from './protocol.js'
+import type { Doc, Entry, ErrorResponse, Json, Request, ScanPage } from './protocol.js'
 import { processorsHref } from './processors.js'
 import type { ShardStat } from './shard.js'
 import { deliver } from './events.js'
@@ -76,7 +78,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
    * Opens a store. With no options: 4 in-process shards over [0,1).
    * Rejects BAD_CONFIG for a bad config, TypeError for bad options.
    */
-  static async open(options: OpenOptions = {}): Promise<Pyshard> {
+  static async open<T extends TransportName = TransportName>(options: OpenOptions<T> = {}): Promise<Pyshard> {
     checkOpenOptions(options)
     const known = transportNames()
     let map: ShardMap
@@ -102,7 +104,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       connectTimeout: options.connectTimeout ?? DEFAULTS.connectTimeout,
       workers: options.workers,
       token: options.token ?? map.config.token,
-      options: options.transportOptions ?? {},
+      options: (options.transportOptions ?? {}) as Record<string, unknown>,
       dataDir: options.dataDir,
       fsync: options.fsync,
       emit: (event, ...args) => deliver(store, event, args),
@@ -122,8 +124,8 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
    * shard answers MOVED. Rejects SHARD_UNAVAILABLE/TIMEOUT when the bootstrap server cannot be
    * reached, AUTH_FAILED for a wrong `token`.
    */
-  static async connect(target: string | ({ bootstrap: string } & OpenOptions)): Promise<Pyshard> {
-    const options: { bootstrap: string } & OpenOptions = typeof target === 'string' ? { bootstrap: target } : target
+  static async connect<T extends TransportName = TransportName>(target: string | ({ bootstrap: string } & OpenOptions<T>)): Promise<Pyshard> {
+    const options: { bootstrap: string } & OpenOptions<TransportName> = typeof target === 'string' ? { bootstrap: target } : target
     if (options === null || typeof options !== 'object' || typeof options.bootstrap !== 'string') {
       throw new TypeError('Pyshard.connect takes "host:port" or { bootstrap: "host:port", ...options }')
     }
@@ -134,7 +136,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     const transport = await loadTransportOnce(BOOTSTRAP_TRANSPORT)
     if (transport.mapSource === undefined) throw new TypeError(`transport "${BOOTSTRAP_TRANSPORT}" cannot fetch maps`)
     const source = transport.mapSource(bootstrap, {
-      token: rest.token, connectTimeout: rest.connectTimeout, requestTimeout: rest.requestTimeout, options: rest.transportOptions ?? {},
+      token: rest.token, connectTimeout: rest.connectTimeout, requestTimeout: rest.requestTimeout, options: (rest.transportOptions ?? {}) as Record<string, unknown>,
     })
     const config = await source()
     return Pyshard.open({ ...rest, config, mapSource: rest.mapSource ?? source })
@@ -146,7 +148,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   /** Creates an index on every shard. Rejects INDEX_EXISTS when it exists, unless `ifNotExists`. */
   async createIndex(index: string, options: CreateIndexOptions = {}): Promise<void> {
     checkIndex(index)
-    const responses = await this.#router.all({ op: 'createIndex', index })
+    const responses = await guard(this.#router.all({ op: 'createIndex', index }), options, 'createIndex')
     let created = 0
     for (const r of responses) {
       if (r.ok) created++
@@ -157,9 +159,9 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   }
 
   /** Drops an index and all its entries on every shard. Rejects INDEX_NOT_FOUND when it does not exist. */
-  async dropIndex(index: string): Promise<void> {
+  async dropIndex(index: string, options?: CallOptions): Promise<void> {
     checkIndex(index)
-    const responses = await this.#router.all({ op: 'dropIndex', index })
+    const responses = await guard(this.#router.all({ op: 'dropIndex', index }), options, 'dropIndex')
     let dropped = 0
     for (const r of responses) {
       if (r.ok) dropped++
@@ -169,25 +171,26 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
   }
 
   /** Names of the indexes, sorted. */
-  async indexes(): Promise<string[]> {
+  async indexes(options?: CallOptions): Promise<string[]> {
     const names = new Set<string>()
-    for (const r of await this.#router.all({ op: 'indexes' })) {
+    for (const r of await guard(this.#router.all({ op: 'indexes' }), options, 'indexes')) {
       if (!r.ok) throw failure(r)
       for (const name of r.value as string[]) names.add(name)
     }
     return [...names].sort()
   }
 
-  /** Upserts `doc` (any JSON value) under `key`. */
-  write(index: string, key: string, doc: Json, options?: WriteOptions): Promise<WriteResult> {
+  /** Upserts `doc` (any JSON-shaped value, interfaces included) under `key`. */
+  write<T>(index: string, key: string, doc: Doc<T>, options?: WriteOptions): Promise<WriteResult> {
     try {
       checkIndex(index)
       checkKey(key)
       const hash = hashKey(index, key)
-      const req: Request = { op: 'write', index, key, hash, doc }
+      const req: Request = { op: 'write', index, key, hash, doc: doc as Json }
       if (options !== undefined) {
         if (options.ifAbsent) req.ifAbsent = true
         if (options.ttl !== undefined) req.ttl = options.ttl
+        return guard(this.#router.call(req, hash, asWriteResult), options, 'write')
       }
       return this.#router.call(req, hash, asWriteResult)
     } catch (err) {
@@ -195,38 +198,38 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     }
   }
 
-  /** The entry of `key`, or null. */
-  read(index: string, key: string): Promise<Entry | null> {
-    return this.#keyed('read', index, key, asEntry)
+  /** The entry of `key`, or null. `T` names the document type (not checked at run time). */
+  read<T = Json>(index: string, key: string, options?: CallOptions): Promise<Entry<T> | null> {
+    return this.#keyed('read', index, key, asEntry as (value: unknown, hash: number) => Entry<T> | null, options)
   }
 
   /** Whether `key` holds a live entry. */
-  has(index: string, key: string): Promise<boolean> {
-    return this.#keyed('has', index, key, asBoolean)
+  has(index: string, key: string, options?: CallOptions): Promise<boolean> {
+    return this.#keyed('has', index, key, asBoolean, options)
   }
 
-  /** Reads and removes `key` in one step; null when absent. */
-  pop(index: string, key: string): Promise<Entry | null> {
-    return this.#keyed('pop', index, key, asEntry)
+  /** Reads and removes `key` in one step; null when absent. `T` names the document type. */
+  pop<T = Json>(index: string, key: string, options?: CallOptions): Promise<Entry<T> | null> {
+    return this.#keyed('pop', index, key, asEntry as (value: unknown, hash: number) => Entry<T> | null, options)
   }
 
   /** Removes `key`; true when it was there. */
-  remove(index: string, key: string): Promise<boolean> {
-    return this.#keyed('remove', index, key, asBoolean)
+  remove(index: string, key: string, options?: CallOptions): Promise<boolean> {
+    return this.#keyed('remove', index, key, asBoolean, options)
   }
 
   /** Reads many keys: one batch per shard, shards in parallel; answers in the keys' order. */
-  async readMany(index: string, keys: readonly string[]): Promise<(Entry | null)[]> {
+  async readMany<T = Json>(index: string, keys: readonly string[], options?: CallOptions): Promise<(Entry<T> | null)[]> {
     checkIndex(index)
     if (!Array.isArray(keys)) throw new BadRequestError('keys must be an array of strings')
     const reqs = keys.map((key): Request => {
       checkKey(key)
       return { op: 'read', index, key, hash: hashKey(index, key) }
     })
-    const responses = await this.#router.many(reqs)
+    const responses = await guard(this.#router.many(reqs), options, 'readMany')
     return responses.map((r, i) => {
       if (!r.ok) throw failure(r)
-      return r.value === undefined ? null : { hash: (reqs[i] as { hash: number }).hash, record: r.value as Json }
+      return r.value === undefined ? null : { hash: (reqs[i] as { hash: number }).hash, record: r.value as T }
     })
   }
 
@@ -235,19 +238,19 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
    * Not atomic: if any write fails the promise rejects with the first failure,
    * and the others may have been applied.
    */
-  async writeMany(index: string, pairs: Iterable<readonly [string, Json]>, options?: WriteOptions): Promise<WriteResult[]> {
+  async writeMany<T>(index: string, pairs: Iterable<readonly [string, Doc<T>]>, options?: WriteOptions): Promise<WriteResult[]> {
     checkIndex(index)
     const reqs: Request[] = []
     for (const pair of pairs) {
       if (!Array.isArray(pair) || pair.length !== 2) throw new BadRequestError('writeMany takes [key, doc] pairs')
       const key = pair[0] as string
       checkKey(key)
-      const req: Request = { op: 'write', index, key, hash: hashKey(index, key), doc: pair[1] }
+      const req: Request = { op: 'write', index, key, hash: hashKey(index, key), doc: pair[1] as Json }
       if (options?.ifAbsent) req.ifAbsent = true
       if (options?.ttl !== undefined) req.ttl = options.ttl
       reqs.push(req)
     }
-    const responses = await this.#router.many(reqs)
+    const responses = await guard(this.#router.many(reqs), options, 'writeMany')
     const failed = responses.filter((r): r is ErrorResponse => !r.ok)
     if (failed.length > 0) {
       const first = failure(failed[0] as ErrorResponse)
@@ -257,41 +260,64 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     return responses.map((r, i) => ({ hash: (reqs[i] as { hash: number }).hash, size: (r as { value: number }).value }))
   }
 
-  /** Every live entry of an index as `[key, { hash, record }]`, shard by shard, a page at a time. */
-  async *entries(index: string, options: ScanOptions = {}): AsyncGenerator<[string, Entry]> {
+  /**
+   * Every live entry of an index as `[key, { hash, record }]`, shard by shard, a page at a time.
+   * `signal` and `timeout` bound each page's fetch (the signal is also checked between pages).
+   */
+  async *entries<T = Json>(index: string, options: ScanOptions = {}): AsyncGenerator<[string, Entry<T>]> {
     checkIndex(index)
-    for await (const page of this.#router.scan(index, true, positiveInt('pageSize', options.pageSize, DEFAULTS.pageSize))) {
-      const records = page.records as Json[]
+    for await (const page of this.#pages(index, true, options)) {
+      const records = page.records as T[]
       for (let i = 0; i < page.keys.length; i++) {
         const key = page.keys[i] as string
-        yield [key, { hash: hashKey(index, key), record: records[i] as Json }]
+        yield [key, { hash: hashKey(index, key), record: records[i] as T }]
       }
     }
   }
 
-  /** Every live key of an index, shard by shard, a page at a time. */
+  /** Every live key of an index, shard by shard, a page at a time. `signal` and `timeout` as for `entries`. */
   async *keys(index: string, options: ScanOptions = {}): AsyncGenerator<string> {
     checkIndex(index)
-    for await (const page of this.#router.scan(index, false, positiveInt('pageSize', options.pageSize, DEFAULTS.pageSize))) yield* page.keys
+    for await (const page of this.#pages(index, false, options)) yield* page.keys
+  }
+
+  /** The router's pages, with the caller's signal and timeout applied to each fetch. */
+  async *#pages(index: string, values: boolean, options: ScanOptions): AsyncGenerator<ScanPage> {
+    const pages = this.#router.scan(index, values, positiveInt('pageSize', options.pageSize, DEFAULTS.pageSize))
+    if (options.signal === undefined && options.timeout === undefined) {
+      yield* pages
+      return
+    }
+    try {
+      for (;;) {
+        throwIfAborted(options)
+        const next = await guard(pages.next(), options, values ? 'entries' : 'keys')
+        if (next.done === true) return
+        yield next.value
+      }
+    } finally {
+      await pages.return(undefined)
+    }
   }
 
   /** Runs processor `name` on every shard's entries of `index`, in parallel; one result per shard, in shard order. */
-  async run(index: string, name: string, args?: Json): Promise<unknown[]> {
+  async run<R = unknown, A = Json>(index: string, name: string, args?: Doc<A>, options?: CallOptions): Promise<R[]> {
     checkIndex(index)
     if (typeof name !== 'string' || name === '') throw new BadRequestError('processor name must be a non-empty string')
     // No `args` key when there are none: a wire carries JSON, and undefined is not.
-    const responses = await this.#router.all(args === undefined ? { op: 'run', index, name } : { op: 'run', index, name, args })
+    const req: Request = args === undefined ? { op: 'run', index, name } : { op: 'run', index, name, args: args as Json }
+    const responses = await guard(this.#router.all(req), options, 'run')
     return responses.map((r) => {
       if (!r.ok) throw failure(r)
-      return r.value
+      return r.value as R
     })
   }
 
   /** Figures of every shard, in shard order. */
-  async stat(): Promise<ShardStats[]> {
+  async stat(options?: CallOptions): Promise<ShardStats[]> {
     const specs = this.#router.specs
     // One shard down is not the store down: it is reported as such, the others answer.
-    const settled = await this.#router.allSettled({ op: 'stat' })
+    const settled = await guard(this.#router.allSettled({ op: 'stat' }), options, 'stat')
     return settled.map((s, i) => {
       const spec = specs[i] as ShardSpec
       const where = { name: spec.name, start: spec.start, end: spec.end, transport: spec.transport }
@@ -312,12 +338,13 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     await this.close()
   }
 
-  #keyed<T>(op: 'read' | 'has' | 'pop' | 'remove', index: string, key: string, finish: (value: unknown, hash: number) => T): Promise<T> {
+  #keyed<T>(op: 'read' | 'has' | 'pop' | 'remove', index: string, key: string, finish: (value: unknown, hash: number) => T, options: CallOptions | undefined): Promise<T> {
     try {
       checkIndex(index)
       checkKey(key)
       const hash = hashKey(index, key)
-      return this.#router.call({ op, index, key, hash }, hash, finish)
+      const p = this.#router.call({ op, index, key, hash }, hash, finish)
+      return options === undefined ? p : guard(p, options, op)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module'
 import { BadConfigError } from './errors.js'
 import type { OnFull } from './shard.js'
+import type { TransportRegistry } from './options.js'
 
 /** Default byte limit of a shard when the config gives none: 64 MiB. */
 export const DEFAULT_SHARD_SIZE = 64 * 1024 * 1024
@@ -15,8 +16,11 @@ export const BUILTIN_TRANSPORTS = ['memory', 'worker', 'tcp', 'redis'] as const
 /** A built-in transport's name. */
 export type BuiltinTransport = (typeof BUILTIN_TRANSPORTS)[number]
 
-/** A transport name: a built-in one, or one added with `registerTransport`. */
-export type TransportName = BuiltinTransport | (string & {})
+/**
+ * A transport name: a built-in one, or one added with `registerTransport` and named in
+ * `TransportRegistry` (declaration merging), so that a misspelt name fails to type-check.
+ */
+export type TransportName = keyof TransportRegistry & string
 
 /** One shard of the config, as written in JSON. */
 export interface ShardConfig {
@@ -31,7 +35,7 @@ export interface ShardConfig {
   /** `reject` a write over the limit (`SHARD_FULL`), or `evict` least recently used entries. @default 'reject' */
   onFull?: OnFull
   /** Transport of this shard; each transport checks its own fields when the store opens. @default the config's `transport` */
-  transport?: TransportName
+  transport?: TransportName | (string & {})
   /** tcp: host of the shard server. */
   host?: string
   /** tcp: port of the shard server. */
@@ -49,7 +53,7 @@ export interface ShardConfig {
 /** The bootstrap config (the seed's format, extended). */
 export interface ClusterConfig {
   /** Default transport of every shard. @default 'memory' (a shard with `host` and `port` and no transport: 'tcp') */
-  transport?: TransportName
+  transport?: TransportName | (string & {})
   /** Version of this map; shards report it with MOVED. @default 1 */
   epoch?: number
   /** tcp: token data clients present to the shard servers and the bootstrap server. */

@@ -26,7 +26,7 @@ test('printf ... | pyshard write test_index --force, then pyshard cat test_index
   const b = (cluster as Cluster).bootstrap
   const w = await runCli(['write', 'test_index', '--force', ...b], { input: '1|test\n2|{"test": "test"}\n3|42\n4|0.9\n' })
   assert.is(w.code, 0, w.stderr)
-  assert.match(w.stderr, /4 written, 0 skipped/)
+  assert.match(w.stderr, /4 written, 0 failed, 0 skipped/)
   assert.is(w.stdout, '')
 
   const c = await runCli(['cat', 'test_index', ...b])

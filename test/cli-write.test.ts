@@ -30,7 +30,7 @@ test('bad lines are reported with their line numbers and skipped; the good ones 
   assert.match(errors[1] as string, /^pyshard write: line 4: empty key/)
   assert.match(errors[2] as string, /^pyshard write: line 5: value starts like an object but is not valid JSON/)
   assert.match(errors[3] as string, /^pyshard write: line 6: value starts like an array but is not valid JSON/)
-  assert.match(errors[4] as string, /4 written, 4 skipped/)
+  assert.match(errors[4] as string, /4 written, 0 failed, 4 skipped/)
   assert.is(errors.length, 5)
   const got = await catKeys(ctx, 'bad_lines')
   assert.equal([...got.keys()].sort(), ['a', 'b', 'e', 'f'])
@@ -43,7 +43,7 @@ test('--strict stops at the first bad line: lines before it are written, none af
   const w = await runCli(['write', 'strict', '--force', '--strict', ...b(ctx)], { input })
   assert.is(w.code, 1)
   assert.match(w.stderr, /line 3: no "\|"/)
-  assert.match(w.stderr, /2 written, 1 skipped; stopped at line 3 \(--strict\)/)
+  assert.match(w.stderr, /2 written, 0 failed, 1 skipped; stopped at line 3 \(--strict\)/)
   assert.equal([...(await catKeys(ctx, 'strict')).keys()].sort(), ['a', 'b'])
 })
 
@@ -62,7 +62,7 @@ test('many lines over several small batches, CRLF input, upserts', async (ctx) =
   lines.push('k0|replaced')
   const w = await runCli(['write', 'many', '--force', '--batch', '64', '--in-flight', '3', ...b(ctx)], { input: lines.join('\r\n') + '\r\n' })
   assert.is(w.code, 0, w.stderr)
-  assert.match(w.stderr, /5001 written, 0 skipped/)
+  assert.match(w.stderr, /5001 written, 0 failed, 0 skipped/)
   const got = await catKeys(ctx, 'many')
   assert.is(got.size, 5000)
   assert.is(got.get('k0')?.record, 'replaced')
@@ -88,24 +88,29 @@ test('SIGINT: stops reading, finishes what is in flight, prints the summary; eve
   const code = await exited
   child.stdin?.destroy()
   assert.is(code, 1, 'an interrupted write did not write all its input')
-  assert.match(stderr, /10 written, 0 skipped; interrupted after line 10/)
+  assert.match(stderr, /10 written, 0 failed, 0 skipped; interrupted after line 10/)
   assert.is((await catKeys(ctx, 'interrupted')).size, 10)
 })
 
-test('a failed batch (SHARD_FULL): its line range reported, nothing after it sent, only acknowledged lines counted, exit 1', async () => {
+test('write summary counts exactly what was stored after a batch partly failed SHARD_FULL, and says how many failed and why', async () => {
   const small = await startCluster({ size: 4096 })
   try {
     const lines: string[] = []
     for (let i = 0; i < 2000; i++) lines.push(`key${i}|${'v'.repeat(20)}`)
-    const w = await runCli(['write', 'full', '--force', '--batch', '50', '--in-flight', '1', ...small.bootstrap], { input: lines.join('\n') })
+    const w = await runCli(['write', 'full', '--force', '--batch', '50', '--in-flight', '1', '--json', ...small.bootstrap], { input: lines.join('\n') })
     assert.is(w.code, 1)
-    assert.match(w.stderr, /^pyshard write: writing lines \d+-\d+ failed: .*SHARD_FULL\)$/m)
-    const written = Number(/(\d+) written, 0 skipped/.exec(w.stderr)?.[1])
-    assert.ok(written > 0 && written < 2000 && written % 50 === 0, w.stderr)
+    assert.match(w.stderr, /^pyshard write: lines \d+-\d+: \d+ of 50 writes failed; first: .*SHARD_FULL\)$/m)
+    const m = /(\d+) written, (\d+) failed \((\d+) SHARD_FULL\), 0 skipped/.exec(w.stderr)
+    assert.ok(m, w.stderr)
+    const [written, failed, full] = [Number(m[1]), Number(m[2]), Number(m[3])]
+    assert.ok(written > 0 && written < 2000, w.stderr)
+    assert.ok(failed > 0 && failed === full, w.stderr)
+    // Nothing after the failed batch was sent: every line is written, failed or never sent.
+    assert.ok(written + failed <= 2000 && (written + failed) % 50 === 0, w.stderr)
+    assert.equal(JSON.parse(w.stdout), { written, failed, failures: { SHARD_FULL: failed }, skipped: 0, lines: JSON.parse(w.stdout).lines, interrupted: false })
     const c = await runCli(['cat', 'full', ...small.bootstrap])
-    const stored = parseCat(c.stdout).size
-    // Acknowledged lines are all stored; the failed batch may be partly applied; nothing after it is sent.
-    assert.ok(stored >= written && stored < written + 50, `${stored} stored, ${written} acknowledged`)
+    // Exactly: each write of a failed batch is acknowledged or refused on its own.
+    assert.is(parseCat(c.stdout).size, written, `${parseCat(c.stdout).size} stored, ${written} reported written`)
   } finally {
     assert.is(await small.stop(), 0)
   }

@@ -2,6 +2,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 
 const test = suite('examples')
 const run = (file: string): string => execFileSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 })
@@ -29,6 +30,23 @@ test('examples/workers.ts runs the processor over memory and worker shards, with
   assert.ok(memory && worker, out)
   assert.is(memory[2], worker[2], 'both scored every product')
   assert.is(memory[3], worker[3], 'both found the same best products')
+})
+
+// The README's JavaScript samples are these files, run as plain Node (no tsx), importing the built package by its name.
+const node = (file: string): string => execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 })
+const readme = readFileSync('README.md', 'utf8')
+for (const file of ['examples/quickstart.mjs', 'examples/servers.mjs', 'examples/keyv.mjs']) {
+  test(`${file} is in the README as written, runs on plain Node and exits`, () => {
+    assert.ok(readme.includes(readFileSync(file, 'utf8').trimEnd()), `README shows ${file} as it is`)
+    const out = node(file)
+    assert.match(out, file.endsWith('keyv.mjs') ? "{ name: 'Ada' }\n[ { name: 'Ada' }, undefined ]\nuser:1 { name: 'Ada' }" : "{ hash: 0.38755105808377266, record: 'hello world' }")
+  })
+}
+
+test('the README quick start has no `await using` in its JavaScript sample (a SyntaxError on Node 20)', () => {
+  const js = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1] as string)
+  assert.ok(js.length >= 3)
+  for (const block of js) assert.not.match(block, /await using/)
 })
 
 test.run()

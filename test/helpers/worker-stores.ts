@@ -13,7 +13,7 @@ const processors = 'test/fixtures/processors.ts'
 export const WORKER_CAPS: Caps = { processors: true, sweepTimer: true, staleStore: OWN_SHARDS }
 
 /** Opens worker stores of `base` (with `codec`, when given) honouring each concern's settings. */
-export function workerStores(base: OpenOptions, codec?: string): MakeStore {
+export function workerStores(base: OpenOptions, codec?: 'clone' | 'columns' | 'msgpack'): MakeStore {
   return async (s) => ({
     db: await Pyshard.open({
       ...base, transport: 'worker', processors, ...openOptions(s),

@@ -3,8 +3,7 @@
  * through ioredis. See docs/redis.md for the key layout, how `size`/`onFull`
  * map onto Redis, and the fault behaviour.
  */
-import { Redis, Cluster } from 'ioredis'
-import type { RedisOptions, ClusterOptions } from 'ioredis'
+import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { BadConfigError, ShardUnavailableError, positiveInt } from '../../src/internal.js'
 import type { ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import { CLUSTER_BUCKETS, Layout } from './layout.js'
@@ -35,7 +34,23 @@ export interface RedisTransportOptions {
    * (e.g. ioredis-mock), called as `new redisClient(url, options)`.
    * @internal
    */
-  redisClient?: new (url: string, options: RedisOptions) => Redis
+  redisClient?: new (url: string, options: never) => unknown
+}
+
+interface Ioredis { Redis: typeof Redis; Cluster: typeof Cluster }
+let ioredis: Promise<Ioredis> | undefined
+
+/**
+ * ioredis is an optional peer dependency: loaded on the first redis shard, so a store without
+ * redis shards never needs it. Without it, opening a redis shard rejects BAD_CONFIG saying how to add it.
+ */
+function loadIoredis(): Promise<Ioredis> {
+  const loading = ioredis ?? import('ioredis').then((m): Ioredis => ({ Redis: m.Redis, Cluster: m.Cluster }), (err: unknown) => {
+    ioredis = undefined
+    throw new BadConfigError('transport "redis" needs the ioredis package, which is not installed: npm install ioredis', { cause: err })
+  })
+  ioredis = loading
+  return loading
 }
 
 /** Default prefix of every key a store writes (set `"prefix"` per shard so several stores can share one Redis). */
@@ -78,7 +93,7 @@ function defineScripts(redis: Redis | Cluster): void {
 }
 
 /** Waits for `ready` at most `ms`; on failure drops the client and rejects SHARD_UNAVAILABLE naming the endpoint. */
-async function ready(redis: Redis | Cluster, ms: number, spec: ShardSpec, where: string): Promise<void> {
+async function ready(redis: Redis | Cluster, isCluster: boolean, ms: number, spec: ShardSpec, where: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   // Until the shard client takes over, ioredis' errors are ours: listening keeps ioredis from
   // printing "Unhandled error event", and the first one is the real cause (ECONNREFUSED, say),
@@ -86,7 +101,7 @@ async function ready(redis: Redis | Cluster, ms: number, spec: ShardSpec, where:
   let cause: Error | undefined
   const onError = (err: Error): void => { cause ??= err }
   redis.on('error', onError)
-  if (redis instanceof Cluster) redis.on('node error', onError)
+  if (isCluster) redis.on('node error', onError)
   try {
     await Promise.race([
       redis.connect(),
@@ -101,7 +116,7 @@ async function ready(redis: Redis | Cluster, ms: number, spec: ShardSpec, where:
   } finally {
     clearTimeout(timer)
     redis.off('error', onError)
-    if (redis instanceof Cluster) redis.off('node error', onError)
+    if (isCluster) redis.off('node error', onError)
   }
 }
 
@@ -121,6 +136,7 @@ async function connectOne(spec: ShardSpec, ctx: TransportContext, limits: RedisC
     connectTimeout: ctx.connectTimeout,
   }
   const retry = (times: number): number => Math.min(100 * times, maxDelay)
+  const { Redis, Cluster } = await loadIoredis()
   let redis: Redis | Cluster
   let where: string
   if (Array.isArray(spec.cluster) && spec.cluster.length > 0) {
@@ -136,11 +152,11 @@ async function connectOne(spec: ShardSpec, ctx: TransportContext, limits: RedisC
   } else {
     const url = spec.url as string
     where = `Redis at ${url.replace(/\/\/[^@/]*@/, '//***@')}`
-    const Ctor = (ctx.options.redisClient as RedisTransportOptions['redisClient']) ?? Redis
+    const Ctor = (ctx.options.redisClient as (new (url: string, options: RedisOptions) => Redis) | undefined) ?? Redis
     redis = new Ctor(url, { ...common, retryStrategy: retry })
   }
   defineScripts(redis)
-  await ready(redis, ctx.connectTimeout, spec, where)
+  await ready(redis, redis instanceof Cluster, ctx.connectTimeout, spec, where)
   const client = new RedisShardClient(spec, ctx, redis, redis instanceof Cluster, new Layout(prefix, spec.name, redis instanceof Cluster ? CLUSTER_BUCKETS : 1), limits)
   const probe = redis instanceof Cluster ? redis.nodes('master')[0] : redis
   if (probe !== undefined) await checkPolicy(probe, spec, where)
