@@ -9,7 +9,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { errorResponse, errorFromCode, measure, ShardUnavailableError, TimeoutError, BadRequestError } from '../../src/internal.js'
 import type { ShardClient, ShardSpec, TransportContext, Request, Response, ErrorResponse, Json, ShardStat } from '../../src/internal.js'
-import { Layout, keySlot } from './layout.js'
+import { Layout, keySlot, originalKey, storedKey } from './layout.js'
 import type { BucketKeys } from './layout.js'
 import { SCAN_CHUNK, DROP_CHUNK, GROUP_MAX } from './scripts.js'
 import type { ScriptName } from './scripts.js'
@@ -265,7 +265,7 @@ export class RedisShardClient implements ShardClient {
           const k = this.#layout.bucket(req.index, req.hash)
           let g = reads.get(k)
           if (g === undefined) reads.set(k, (g = { index: req.index, args: [k.marker], at: [] }))
-          g.args.push(k.dataPrefix + req.key)
+          g.args.push(k.dataPrefix + storedKey(req.key))
           g.at.push(i)
           if (g.at.length >= GROUP_MAX) {
             steps.push(readStep(g, k.slot))
@@ -282,10 +282,10 @@ export class RedisShardClient implements ShardClient {
           const k = this.#layout.bucket(req.index, req.hash)
           let g = writes.get(k)
           if (g === undefined) writes.set(k, (g = { index: req.index, k, docs: [], members: [], sizes: [], at: [] }))
-          const dataKey = k.dataPrefix + req.key
-          g.docs.push(dataKey, json)
-          g.members.push(req.hash * TWO_32, req.key)
-          g.sizes.push(k.dataPrefixBytes + Buffer.byteLength(req.key) + Buffer.byteLength(json))
+          const key = storedKey(req.key)
+          g.docs.push(k.dataPrefix + key, json)
+          g.members.push(req.hash * TWO_32, key)
+          g.sizes.push(k.dataPrefixBytes + Buffer.byteLength(key) + Buffer.byteLength(json))
           g.at.push(i)
           if (g.at.length >= GROUP_MAX) {
             steps.push(writeStep(g, nx, ttl))
@@ -344,23 +344,25 @@ export class RedisShardClient implements ShardClient {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
         return {
-          cmd: { name: 'pyHas', args: [k.marker, k.dataPrefix + req.key], slot: k.slot },
+          cmd: { name: 'pyHas', args: [k.marker, k.dataPrefix + storedKey(req.key)], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : r === 1 ? TRUE : FALSE),
         }
       }
       case 'pop': {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
+        const key = storedKey(req.key)
         return {
-          cmd: { name: 'pyPop', args: [k.marker, k.members, k.dataPrefix + req.key, req.key], slot: k.slot },
+          cmd: { name: 'pyPop', args: [k.marker, k.members, k.dataPrefix + key, key], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : r === 0 ? ABSENT : decodeDoc(r)),
         }
       }
       case 'remove': {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
+        const key = storedKey(req.key)
         return {
-          cmd: { name: 'pyRemove', args: [k.marker, k.members, k.dataPrefix + req.key, req.key], slot: k.slot },
+          cmd: { name: 'pyRemove', args: [k.marker, k.members, k.dataPrefix + key, key], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : (r as number) > 0 ? TRUE : FALSE),
         }
       }
@@ -531,7 +533,7 @@ export class RedisShardClient implements ShardClient {
         const page = r as (string | number)[]
         const step = values ? 2 : 1
         for (let i = 3; i < page.length; i += step) {
-          keys.push(String(page[i]))
+          keys.push(originalKey(String(page[i])))
           if (values) records.push(JSON.parse(page[i + 1] as string) as Json)
         }
         if (Number(page[0]) === 1) {
