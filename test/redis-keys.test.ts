@@ -15,6 +15,7 @@ const TESTS = [
   'redis keys differing only in lone surrogates never collide, and keys()/entries() give them back as written',
   'ordinary keys (emoji included) are stored as themselves; escaped ones as marker + hex, scored by the original key',
   'has, pop and remove reach the escaped keys',
+  'index names differing only in lone surrogates are distinct indexes, and indexes() gives them back as written',
 ]
 
 const HIGH = 'x\uD800'
@@ -89,6 +90,22 @@ if (missing !== null) {
     const keys: string[] = []
     for await (const key of db.keys('ops')) keys.push(key)
     assert.equal(keys, [LOW])
+  })
+
+  test(TESTS[3] as string, async ({ db, raw }) => {
+    await db.createIndex('i\uD800')
+    await db.createIndex('i\uDBFF')
+    await db.createIndex(MARKED)
+    await db.write('i\uD800', 'k', 1)
+    await db.write('i\uDBFF', 'k', 2)
+    assert.is((await db.read('i\uD800', 'k'))?.record, 1)
+    assert.is((await db.read('i\uDBFF', 'k'))?.record, 2)
+    assert.is(await raw.get('app:{s0:i%uD800}:k'), '1')
+    const names = await db.indexes()
+    for (const name of ['i\uD800', 'i\uDBFF', MARKED]) assert.ok(names.includes(name), `indexes() has ${JSON.stringify(name)}`)
+    await db.dropIndex('i\uD800')
+    assert.is((await db.read('i\uDBFF', 'k'))?.record, 2)
+    assert.not.ok((await db.indexes()).includes('i\uD800'))
   })
 
   test.run()

@@ -464,7 +464,7 @@ export class RedisShardClient implements ShardClient {
       if (typeof index !== 'string' || index === '') return badRequest('index name must be a non-empty string')
       const buckets = this.#layout.index(index)
       const replies = await this.#exec([
-        { name: 'sadd', args: [this.#layout.registry, index], slot: this.#registrySlot },
+        { name: 'sadd', args: [this.#layout.registry, storedKey(index)], slot: this.#registrySlot },
         ...buckets.map((k): Cmd => ({ name: 'set', args: [k.marker, '1'], slot: k.slot })),
       ])
       for (const [err] of replies) if (err !== null) return this.#failure(err)
@@ -478,7 +478,7 @@ export class RedisShardClient implements ShardClient {
       if (typeof index !== 'string' || index === '') return badRequest('index must be a non-empty string')
       const buckets = this.#layout.index(index)
       const replies = await this.#exec([
-        { name: 'srem', args: [this.#layout.registry, index], slot: this.#registrySlot },
+        { name: 'srem', args: [this.#layout.registry, storedKey(index)], slot: this.#registrySlot },
         ...buckets.map((k): Cmd => ({ name: 'del', args: [k.marker], slot: k.slot })),
       ])
       for (const [err] of replies) if (err !== null) return this.#failure(err)
@@ -491,7 +491,13 @@ export class RedisShardClient implements ShardClient {
   }
 
   #indexes(): Promise<Response> {
-    return this.#guard(async () => ok(await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })))
+    return this.#guard(async () => ok(await this.#indexNames()))
+  }
+
+  /** The registry's members, as the index names they stand for (stored like keys, see `storedKey`). */
+  async #indexNames(): Promise<string[]> {
+    const names = (await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })) as string[]
+    return names.map(originalKey)
   }
 
   /** One page: buckets in order, each in hash order, until `count` keys or the end. */
@@ -567,7 +573,7 @@ export class RedisShardClient implements ShardClient {
   #stat(): Promise<Response> {
     return this.#guard(async () => {
       const { name, start, end, size, onFull } = this.#spec
-      const names = (await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })) as string[]
+      const names = await this.#indexNames()
       const bounds: string[] = []
       // Scores are the 32-bit hashes (integers), so a range [a, b) of hashes is [ceil(a * 2^32), ceil(b * 2^32)).
       for (let i = 0; i <= HISTOGRAM_BUCKETS; i++) bounds.push(String(Math.ceil((start + (i * (end - start)) / HISTOGRAM_BUCKETS) * TWO_32)))

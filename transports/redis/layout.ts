@@ -15,6 +15,7 @@
  * would be one key) or one starting with the marker "\0u:": those are stored
  * as the marker and four hex digits per UTF-16 code unit. Members of
  * P:keys/P:ttl are stored keys too; hash and bucket come from the original.
+ * Index names in P:indexes are stored the same way.
  *
  * On a Redis Cluster the tag gains a bucket, `{S:I:b}` with b = the low 4 bits
  * of the key's 32-bit hash, so one index spreads over 16 slots (and so over up
@@ -23,11 +24,6 @@
 
 /** Buckets per index on a Redis Cluster (a layout constant: changing it makes stored data unreachable). */
 export const CLUSTER_BUCKETS = 16
-
-/** Escapes `%`, `{`, `}` and `:` so names cannot break a hash tag or run into the next field. */
-export function escapePart(s: string): string {
-  return /[%{}:]/.test(s) ? s.replace(/[%{}:]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : s
-}
 
 /** Starts every escaped key; a key that itself starts with it is escaped too, so the mapping stays one-to-one. */
 export const KEY_MARKER = '\u0000u:'
@@ -53,6 +49,21 @@ export function originalKey(stored: string): string {
   let out = ''
   for (let i = KEY_MARKER.length; i + 4 <= stored.length; i += 4) out += String.fromCharCode(parseInt(stored.slice(i, i + 4), 16))
   return out
+}
+
+const PART_SPECIAL = new RegExp(`[%{}:]|${LONE_SURROGATE.source}`, 'g')
+
+/**
+ * Escapes `%`, `{`, `}` and `:` (as `%XX`) so names cannot break a hash tag or
+ * run into the next field, and lone surrogates (as `%uXXXX`) so UTF-8 keeps
+ * distinct names distinct.
+ */
+export function escapePart(s: string): string {
+  PART_SPECIAL.lastIndex = 0
+  if (!PART_SPECIAL.test(s)) return s
+  return s.replace(PART_SPECIAL, (c) => (c.charCodeAt(0) >= 0xd800
+    ? `%u${c.charCodeAt(0).toString(16).toUpperCase()}`
+    : `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
 }
 
 /** The keys of one (index, bucket): everything one script touches. */
