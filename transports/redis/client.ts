@@ -9,7 +9,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { errorResponse, errorFromCode, measure, ShardUnavailableError, TimeoutError, BadRequestError } from '../../src/internal.js'
 import type { ShardClient, ShardSpec, TransportContext, Request, Response, ErrorResponse, Json, ShardStat } from '../../src/internal.js'
-import { Layout, keySlot } from './layout.js'
+import { Layout, keySlot, originalKey, storedKey } from './layout.js'
 import type { BucketKeys } from './layout.js'
 import { SCAN_CHUNK, DROP_CHUNK, GROUP_MAX } from './scripts.js'
 import type { ScriptName } from './scripts.js'
@@ -265,7 +265,7 @@ export class RedisShardClient implements ShardClient {
           const k = this.#layout.bucket(req.index, req.hash)
           let g = reads.get(k)
           if (g === undefined) reads.set(k, (g = { index: req.index, args: [k.marker], at: [] }))
-          g.args.push(k.dataPrefix + req.key)
+          g.args.push(k.dataPrefix + storedKey(req.key))
           g.at.push(i)
           if (g.at.length >= GROUP_MAX) {
             steps.push(readStep(g, k.slot))
@@ -282,10 +282,10 @@ export class RedisShardClient implements ShardClient {
           const k = this.#layout.bucket(req.index, req.hash)
           let g = writes.get(k)
           if (g === undefined) writes.set(k, (g = { index: req.index, k, docs: [], members: [], sizes: [], at: [] }))
-          const dataKey = k.dataPrefix + req.key
-          g.docs.push(dataKey, json)
-          g.members.push(req.hash * TWO_32, req.key)
-          g.sizes.push(k.dataPrefixBytes + Buffer.byteLength(req.key) + Buffer.byteLength(json))
+          const key = storedKey(req.key)
+          g.docs.push(k.dataPrefix + key, json)
+          g.members.push(req.hash * TWO_32, key)
+          g.sizes.push(k.dataPrefixBytes + Buffer.byteLength(key) + Buffer.byteLength(json))
           g.at.push(i)
           if (g.at.length >= GROUP_MAX) {
             steps.push(writeStep(g, nx, ttl))
@@ -344,23 +344,25 @@ export class RedisShardClient implements ShardClient {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
         return {
-          cmd: { name: 'pyHas', args: [k.marker, k.dataPrefix + req.key], slot: k.slot },
+          cmd: { name: 'pyHas', args: [k.marker, k.dataPrefix + storedKey(req.key)], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : r === 1 ? TRUE : FALSE),
         }
       }
       case 'pop': {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
+        const key = storedKey(req.key)
         return {
-          cmd: { name: 'pyPop', args: [k.marker, k.members, k.dataPrefix + req.key, req.key], slot: k.slot },
+          cmd: { name: 'pyPop', args: [k.marker, k.members, k.dataPrefix + key, key], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : r === 0 ? ABSENT : decodeDoc(r)),
         }
       }
       case 'remove': {
         checkKeyed(req)
         const k = this.#layout.bucket(req.index, req.hash)
+        const key = storedKey(req.key)
         return {
-          cmd: { name: 'pyRemove', args: [k.marker, k.members, k.dataPrefix + req.key, req.key], slot: k.slot },
+          cmd: { name: 'pyRemove', args: [k.marker, k.members, k.dataPrefix + key, key], slot: k.slot },
           decode: (r) => (r === -1 ? indexNotFound(req.index) : (r as number) > 0 ? TRUE : FALSE),
         }
       }
@@ -462,7 +464,7 @@ export class RedisShardClient implements ShardClient {
       if (typeof index !== 'string' || index === '') return badRequest('index name must be a non-empty string')
       const buckets = this.#layout.index(index)
       const replies = await this.#exec([
-        { name: 'sadd', args: [this.#layout.registry, index], slot: this.#registrySlot },
+        { name: 'sadd', args: [this.#layout.registry, storedKey(index)], slot: this.#registrySlot },
         ...buckets.map((k): Cmd => ({ name: 'set', args: [k.marker, '1'], slot: k.slot })),
       ])
       for (const [err] of replies) if (err !== null) return this.#failure(err)
@@ -476,7 +478,7 @@ export class RedisShardClient implements ShardClient {
       if (typeof index !== 'string' || index === '') return badRequest('index must be a non-empty string')
       const buckets = this.#layout.index(index)
       const replies = await this.#exec([
-        { name: 'srem', args: [this.#layout.registry, index], slot: this.#registrySlot },
+        { name: 'srem', args: [this.#layout.registry, storedKey(index)], slot: this.#registrySlot },
         ...buckets.map((k): Cmd => ({ name: 'del', args: [k.marker], slot: k.slot })),
       ])
       for (const [err] of replies) if (err !== null) return this.#failure(err)
@@ -489,7 +491,13 @@ export class RedisShardClient implements ShardClient {
   }
 
   #indexes(): Promise<Response> {
-    return this.#guard(async () => ok(await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })))
+    return this.#guard(async () => ok(await this.#indexNames()))
+  }
+
+  /** The registry's members, as the index names they stand for (stored like keys, see `storedKey`). */
+  async #indexNames(): Promise<string[]> {
+    const names = (await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })) as string[]
+    return names.map(originalKey)
   }
 
   /** One page: buckets in order, each in hash order, until `count` keys or the end. */
@@ -531,7 +539,7 @@ export class RedisShardClient implements ShardClient {
         const page = r as (string | number)[]
         const step = values ? 2 : 1
         for (let i = 3; i < page.length; i += step) {
-          keys.push(String(page[i]))
+          keys.push(originalKey(String(page[i])))
           if (values) records.push(JSON.parse(page[i + 1] as string) as Json)
         }
         if (Number(page[0]) === 1) {
@@ -565,7 +573,7 @@ export class RedisShardClient implements ShardClient {
   #stat(): Promise<Response> {
     return this.#guard(async () => {
       const { name, start, end, size, onFull } = this.#spec
-      const names = (await this.#one({ name: 'smembers', args: [this.#layout.registry], slot: this.#registrySlot })) as string[]
+      const names = await this.#indexNames()
       const bounds: string[] = []
       // Scores are the 32-bit hashes (integers), so a range [a, b) of hashes is [ceil(a * 2^32), ceil(b * 2^32)).
       for (let i = 0; i <= HISTOGRAM_BUCKETS; i++) bounds.push(String(Math.ceil((start + (i * (end - start)) / HISTOGRAM_BUCKETS) * TWO_32)))

@@ -10,6 +10,13 @@
  *   P:ttl:{S:I}        ZSET    keys written with a ttl, scored by expiry time (ms): swept by such writes
  *   P:indexes:{S}      SET     the shard's index names
  *
+ * K is the key itself (`storedKey`), except a key holding a lone surrogate
+ * (UTF-8 cannot carry it: Redis would see U+FFFD, so "x\uD800" and "x\uDBFF"
+ * would be one key) or one starting with the marker "\0u:": those are stored
+ * as the marker and four hex digits per UTF-16 code unit. Members of
+ * P:keys/P:ttl are stored keys too; hash and bucket come from the original.
+ * Index names in P:indexes are stored the same way.
+ *
  * On a Redis Cluster the tag gains a bucket, `{S:I:b}` with b = the low 4 bits
  * of the key's 32-bit hash, so one index spreads over 16 slots (and so over up
  * to 16 masters) while the keys a script touches together always share a slot.
@@ -18,9 +25,45 @@
 /** Buckets per index on a Redis Cluster (a layout constant: changing it makes stored data unreachable). */
 export const CLUSTER_BUCKETS = 16
 
-/** Escapes `%`, `{`, `}` and `:` so names cannot break a hash tag or run into the next field. */
+/** Starts every escaped key; a key that itself starts with it is escaped too, so the mapping stays one-to-one. */
+export const KEY_MARKER = '\u0000u:'
+
+// A high surrogate not followed by a low one, or a low one not preceded by a high one (code units: no u flag).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * The name a key has in Redis: the key itself, unless it holds a lone
+ * surrogate or starts with `KEY_MARKER`; then the marker plus 4 hex digits
+ * per UTF-16 code unit. One-to-one, and the identity for every other key.
+ */
+export function storedKey(key: string): string {
+  if (!(key.charCodeAt(0) === 0 && key.startsWith(KEY_MARKER)) && !LONE_SURROGATE.test(key)) return key
+  let out = KEY_MARKER
+  for (let i = 0; i < key.length; i++) out += key.charCodeAt(i).toString(16).padStart(4, '0')
+  return out
+}
+
+/** The key a name read back from Redis (a members-set entry) stands for: `storedKey` undone. */
+export function originalKey(stored: string): string {
+  if (stored.charCodeAt(0) !== 0 || !stored.startsWith(KEY_MARKER)) return stored
+  let out = ''
+  for (let i = KEY_MARKER.length; i + 4 <= stored.length; i += 4) out += String.fromCharCode(parseInt(stored.slice(i, i + 4), 16))
+  return out
+}
+
+const PART_SPECIAL = new RegExp(`[%{}:]|${LONE_SURROGATE.source}`, 'g')
+
+/**
+ * Escapes `%`, `{`, `}` and `:` (as `%XX`) so names cannot break a hash tag or
+ * run into the next field, and lone surrogates (as `%uXXXX`) so UTF-8 keeps
+ * distinct names distinct.
+ */
 export function escapePart(s: string): string {
-  return /[%{}:]/.test(s) ? s.replace(/[%{}:]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : s
+  PART_SPECIAL.lastIndex = 0
+  if (!PART_SPECIAL.test(s)) return s
+  return s.replace(PART_SPECIAL, (c) => (c.charCodeAt(0) >= 0xd800
+    ? `%u${c.charCodeAt(0).toString(16).toUpperCase()}`
+    : `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
 }
 
 /** The keys of one (index, bucket): everything one script touches. */
