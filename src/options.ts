@@ -7,9 +7,7 @@ import type { ClusterConfig, TransportName } from './shard-map.js'
 import type { OnFull } from './shard.js'
 import { ManualClock } from './clock.js'
 // Types only (erased from the build): each transport's own settings, for `transportOptions`.
-import type { WorkerTransportOptions } from '../transports/worker/index.js'
-import type { TcpClientOptions } from '../transports/tcp/client.js'
-import type { RedisTransportOptions } from '../transports/redis/index.js'
+import type { WorkerTransportOptions, TcpClientOptions, RedisTransportOptions } from './transport-options.js'
 
 
 /**

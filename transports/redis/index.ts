@@ -10,32 +10,9 @@ import { CLUSTER_BUCKETS, Layout } from './layout.js'
 import { SCRIPTS } from './scripts.js'
 import { RedisShardClient } from './client.js'
 import type { RedisClientLimits } from './client.js'
+import type { RedisTransportOptions } from '../../src/internal.js'
+export type { RedisTransportOptions }
 
-/**
- * Settings read from `transportOptions` of `Pyshard.open` (all optional).
- */
-export interface RedisTransportOptions {
-  /**
-   * Most requests in flight on one redis shard; a batch that would pass it is refused at once with
-   * SHARD_UNAVAILABLE naming `maxInFlight` (bounds memory when Redis stalls). The same option as the
-   * tcp and worker transports'. @default 65536
-   */
-  maxInFlight?: number
-  /** @deprecated the old name of `maxInFlight`, still accepted; `maxInFlight` wins when both are set. */
-  redisMaxPending?: number
-  /** Scan cursors a redis shard client keeps open at once. @default 1024 */
-  redisMaxCursors?: number
-  /** A scan cursor unused for this long is dropped (ms). @default 60000 */
-  redisCursorIdleMs?: number
-  /** Longest wait between reconnect attempts (ms); attempts back off 100, 200, ... up to this. @default 1000 */
-  redisMaxReconnectDelay?: number
-  /**
-   * Test seam, not for production: a constructor used instead of ioredis' `Redis` for `url` shards
-   * (e.g. ioredis-mock), called as `new redisClient(url, options)`.
-   * @internal
-   */
-  redisClient?: new (url: string, options: never) => unknown
-}
 
 interface Ioredis { Redis: typeof Redis; Cluster: typeof Cluster }
 let ioredis: Promise<Ioredis> | undefined

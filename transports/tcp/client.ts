@@ -15,39 +15,9 @@ import { Link } from '../../src/link.js'
 import type { Channel, ChannelEvents, LinkOptions } from '../../src/link.js'
 import { BadConfigError, BadRequestError, FrameTooLargeError, PyshardError, ShardUnavailableError, errorFromCode, errorResponse } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
+import type { TcpClientOptions } from '../../src/internal.js'
+export type { TcpClientOptions }
 
-/** Settings of the TCP transport, given as `transportOptions` (or per shard in the config). */
-export interface TcpClientOptions {
-  /** Connect with TLS: `true`, or `node:tls` connect options (ca, servername, ...). @default false */
-  tls?: boolean | tls.ConnectionOptions
-  /** Largest frame sent or accepted (bytes). A bigger batch is split; a single bigger request answers FRAME_TOO_LARGE. @default 67108864 */
-  maxFrameSize?: number
-  /**
-   * Requests that may wait for a shard while it is unreachable (after a failed connect or a lost
-   * connection); beyond it they reject SHARD_UNAVAILABLE at once. The lazy first connect is not
-   * limited by it. @default 1000
-   */
-  maxQueue?: number
-  /**
-   * Most requests held for one shard at once (sent and unanswered, or waiting for the connection).
-   * A batch that would pass it rejects at once with SHARD_UNAVAILABLE naming `maxInFlight`: there is
-   * no back-pressure queue, so a caller that issues more in one tick than this gets that error for the
-   * excess while the client's memory stays bounded (1,000,000 un-awaited writes in one tick stay under
-   * 300 MB of heap). The same option as the worker and redis transports'. @default 65536
-   */
-  maxInFlight?: number
-  /** How long a request may wait for an unreachable shard; once it has been down that long requests reject at once (ms). @default connectTimeout */
-  queueTimeout?: number
-  /** First reconnect delay (ms), doubled per failed attempt. @default 50 */
-  reconnectDelay?: number
-  /** Cap of the reconnect delay (ms). @default 2000 */
-  maxReconnectDelay?: number
-  /**
-   * Ask the server for the shapes extension (requests and answers of known shapes travel without
-   * key names; docs/wire.md). Off, the connection speaks standard MessagePack only. @default true
-   */
-  shapes?: boolean
-}
 
 /** Size of the buffer a plain TCP connection reads into (bigger frames arrive over several reads). */
 const READ_BUFFER_SIZE = 64 * 1024

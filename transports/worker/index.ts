@@ -20,37 +20,11 @@ import type { Channel, ChannelEvents } from '../../src/link.js'
 import type { BatchMessage, Codec, HostData, HostEvent, HostMessage, HostShard, Part } from './messages.js'
 import { makeCodec } from './codec.js'
 import type { WireCodec } from './codec.js'
+import type { WorkerTransportOptions } from '../../src/internal.js'
+export type { WorkerTransportOptions }
 
 export type { Codec } from './messages.js'
 
-/**
- * Settings of the worker transport, given as `transportOptions` to `Pyshard.open`.
- * Every one is optional.
- */
-export interface WorkerTransportOptions {
-  /**
-   * How batches cross threads: `'columns'` (structured clone of the requests
-   * and answers laid out in columns), `'clone'` (structured clone of the
-   * request and response objects as they are) or `'msgpack'` (one MessagePack
-   * buffer per message, transferred). All carry any JSON document; columns
-   * measured fastest on the bench workload (docs/workers.md).
-   * @default 'columns'
-   */
-  codec?: Codec
-  /**
-   * Most requests held for one worker at once (sent and unanswered, or waiting for it to
-   * restart). A batch that would pass it rejects at once with SHARD_UNAVAILABLE naming
-   * `maxInFlight`, instead of queueing without bound (no back-pressure queue). The same option
-   * as the tcp and redis transports'. @default 65536
-   */
-  maxInFlight?: number
-  /** V8 heap limits of each worker; a worker that runs out of memory is restarted (empty). @default Node's defaults */
-  resourceLimits?: ResourceLimits
-  /** How long a worker may take to start before `open` rejects SHARD_UNAVAILABLE (ms). @default 30000 */
-  startTimeout?: number
-  /** How often each worker reclaims expired entries in the background (ms). @default 1000 */
-  sweepInterval?: number
-}
 
 interface Settings {
   codec: Codec
