@@ -8,17 +8,8 @@ import type { OpName, PhaseResult } from './bench-engine.js'
 export interface LatencyUs { min: number; mean: number; p50: number; p90: number; p99: number; p999: number; max: number }
 
 /** One operation on one target (`results[]` of the JSON report). */
-export interface ResultJson {
-  target: string
-  op: OpName
-  requests: number
-  keys: number
-  hits: number
-  elapsedS: number
-  opsPerSec: number
-  keysPerSec: number
+export interface ResultJson extends Omit<PhaseResult, 'histogram'> {
   latencyUs: LatencyUs
-  errors: Record<string, number>
   /** The latency distribution: `[upper bound µs, count]`, about 20 buckets per decade. */
   histogram: [number, number][]
   cut: boolean

@@ -432,37 +432,39 @@ export class Link<Out, In> {
     timer.unref()
     let channel: Channel<Out> | null = null
     let gone = false
+    /** The request `id` answered on the current carrier, settled; undefined if unknown or the carrier is stale. */
+    const take = (id: number): Pending<Out, In> | undefined => {
+      if (channel === null || this.#channel !== channel) return undefined
+      this.#heard = true
+      const p = this.#inflight.get(id)
+      if (p === undefined) return undefined
+      this.#inflight.delete(id)
+      this.#settle(p)
+      return p
+    }
+    const afterAnswer = (): void => {
+      if (this.#inflight.size === 0) {
+        this.#idle()
+        if (this.#goingAway) channel?.end()
+      }
+    }
     const events: ChannelEvents<In> = {
       message: (id, payload) => {
-        if (channel === null || this.#channel !== channel) return
-        this.#heard = true
-        const p = this.#inflight.get(id)
+        const p = take(id)
         if (p === undefined) return
-        this.#inflight.delete(id)
-        this.#settle(p)
         // Answers come in sending order: drop settled entries from the front as we go.
         const order = this.#order
         let head = this.#orderHead
         while (head < order.length && (order[head] as Pending<Out, In>).done) head++
         this.#compact(head)
         p.resolve(payload)
-        if (this.#inflight.size === 0) {
-          this.#idle()
-          if (this.#goingAway) channel.end()
-        }
+        afterAnswer()
       },
       reject: (id, error) => {
-        if (channel === null || this.#channel !== channel) return
-        this.#heard = true
-        const p = this.#inflight.get(id)
+        const p = take(id)
         if (p === undefined) return
-        this.#inflight.delete(id)
-        this.#settle(p)
         p.reject(error)
-        if (this.#inflight.size === 0) {
-          this.#idle()
-          if (this.#goingAway) channel.end()
-        }
+        afterAnswer()
       },
       failure: (error) => {
         this.#failure = error
