@@ -1,26 +1,12 @@
 /** pyshard shard + pyshard bootstrap as separate processes (the multi-host setup), and up's start-up errors. */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, runCli, spawnCli } from './helpers/cli.js'
-
-interface Running { child: ChildProcess; exited: Promise<number | null>; out: () => string }
-
-function start(args: string[], readyRe: RegExp): Promise<Running> {
-  const child = spawnCli(args)
-  let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', () => { if (readyRe.test(out)) resolve({ child, exited, out: () => out }) })
-    void exited.then((code) => reject(new Error(`pyshard ${args[0]} exited ${code}: ${out}`)))
-  })
-}
+import { freePort, runCli, startRunning } from './helpers/cli.js'
+import type { Running } from './helpers/cli.js'
 
 const ctx = { dir: '', running: [] as Running[] }
 const test = suite('cli: pyshard shard and pyshard bootstrap')
@@ -35,13 +21,13 @@ test.after(async () => {
 
 test('two shard processes and a bootstrap process serve a cluster; SIGTERM stops each with exit 0', async () => {
   const ports = [await freePort(), await freePort()]
-  const shards = await Promise.all(ports.map((p) => start(['shard', '--port', String(p)], /ready/)))
+  const shards = await Promise.all(ports.map((p) => startRunning(['shard', '--port', String(p)], /ready/)))
   ctx.running.push(...shards)
   assert.match(shards[0]?.out() as string, `listening on 127.0.0.1:${ports[0]}`)
   const config = join(ctx.dir, 'cluster.json')
   writeFileSync(config, JSON.stringify({ transport: 'tcp', shards: ports.map((port, i) => ({ name: `s${i}`, host: '127.0.0.1', port })) }))
   const bport = await freePort()
-  const boot = await start(['bootstrap', '--config', config, '--port', String(bport)], /ready on/)
+  const boot = await startRunning(['bootstrap', '--config', config, '--port', String(bport)], /ready on/)
   ctx.running.push(boot)
   assert.match(boot.out(), /s0\s+\[0, 0\.5\)\s+tcp/)
 
@@ -82,7 +68,7 @@ test('up --data DIR --fsync always: each shard is kept under DIR/<name>; started
   const data = join(ctx.dir, 'data')
   const bport = await freePort()
   const b = ['-b', `127.0.0.1:${bport}`]
-  const first = await start(['up', '--config', config, '--port', String(bport), '--data', data, '--fsync', 'always'], /ready on/)
+  const first = await startRunning(['up', '--config', config, '--port', String(bport), '--data', data, '--fsync', 'always'], /ready on/)
   ctx.running.push(first)
   const w = await runCli(['write', 'kept', '--force', ...b], { input: 'a|1\nb|2\nc|3\nd|4\n' })
   assert.is(w.code, 0, w.stderr)
@@ -93,7 +79,7 @@ test('up --data DIR --fsync always: each shard is kept under DIR/<name>; started
   assert.is(bad.code, 2)
   assert.match(bad.stderr, '--fsync must be always, everysec or no')
 
-  const second = await start(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
+  const second = await startRunning(['up', '--config', config, '--port', String(bport), '--data', data], /ready on/)
   ctx.running.push(second)
   const s = await runCli(['stat', '--json', ...b])
   const stats = JSON.parse(s.stdout) as { name: string; count: number }[]

@@ -2,29 +2,11 @@
 // and index survives the restart; removed keys stay removed. (kill -9 alone cannot show a missing
 // fsync, since the OS still writes its cache out: test/durability-always-order.test.ts checks that
 // answers wait for the engine's durable promise.)
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Pyshard } from '../src/index.js'
-import { openOn, startChildShard } from './helpers/crash-shard.js'
-import type { ChildShard } from './helpers/crash-shard.js'
+import { crashSuite, openOn, startChildShard } from './helpers/crash-shard.js'
 
-interface Ctx { dir: string; shards: ChildShard[]; stores: Pyshard[] }
-const test = suite<Ctx>('crash: kill -9 with fsync always', {} as Ctx)
-
-test.before((ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'pyshard-crash-always-'))
-  ctx.shards = []
-  ctx.stores = []
-})
-
-test.after(async (ctx) => {
-  for (const db of ctx.stores) await db.close().catch(() => {})
-  for (const s of ctx.shards) await s.kill()
-  rmSync(ctx.dir, { recursive: true, force: true })
-})
+const test = crashSuite('crash: kill -9 with fsync always', 'pyshard-crash-always-')
 
 test('acknowledged writes, overwrites, removes, pops and a created index survive kill -9', async (ctx) => {
   const dir = join(ctx.dir, 'd')

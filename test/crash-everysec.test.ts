@@ -1,28 +1,11 @@
 // kill -9 of a shard server with the default fsync (everysec): everything acknowledged 1.5 s
 // before the kill survives; a damaged data dir stops start-up with one DATA_DIR error naming it.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Pyshard } from '../src/index.js'
-import { failingChildShard, openOn, startChildShard } from './helpers/crash-shard.js'
-import type { ChildShard } from './helpers/crash-shard.js'
+import { crashSuite, failingChildShard, openOn, startChildShard } from './helpers/crash-shard.js'
 
-interface Ctx { dir: string; shards: ChildShard[]; stores: Pyshard[] }
-const test = suite<Ctx>('crash: kill -9 with fsync everysec; damaged dirs', {} as Ctx)
-
-test.before((ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'pyshard-crash-everysec-'))
-  ctx.shards = []
-  ctx.stores = []
-})
-
-test.after(async (ctx) => {
-  for (const db of ctx.stores) await db.close().catch(() => {})
-  for (const s of ctx.shards) await s.kill()
-  rmSync(ctx.dir, { recursive: true, force: true })
-})
+const test = crashSuite('crash: kill -9 with fsync everysec; damaged dirs', 'pyshard-crash-everysec-')
 
 test('everything acknowledged 1.5 s before the kill survives, with writes still going on at the kill', async (ctx) => {
   const dir = join(ctx.dir, 'd')

@@ -1,25 +1,11 @@
 /** pyshard reshard: moves a running cluster of separate processes to a new map; needs the admin token. */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, runCli, spawnCli } from './helpers/cli.js'
-
-interface Running { child: ChildProcess; exited: Promise<number | null>; out: () => string }
-
-function start(args: string[], readyRe: RegExp): Promise<Running> {
-  const child = spawnCli(args)
-  let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', () => { if (readyRe.test(out)) resolve({ child, exited, out: () => out }) })
-    void exited.then((code) => reject(new Error(`pyshard ${args[0]} exited ${code}: ${out}`)))
-  })
-}
+import { freePort, runCli, startRunning } from './helpers/cli.js'
+import type { Running } from './helpers/cli.js'
 
 const ctx = { dir: '', running: [] as Running[] }
 const test = suite('cli: pyshard reshard')
@@ -34,7 +20,7 @@ test.after(async () => {
 
 test('reshard 2 -> 3 with the admin token: exit 0, every entry kept; the data token is refused with exit 1', async () => {
   const ports = [await freePort(), await freePort(), await freePort()]
-  const shards = await Promise.all(ports.map((p) => start(['shard', '--port', String(p), '--admin-token', 'adm'], /ready/)))
+  const shards = await Promise.all(ports.map((p) => startRunning(['shard', '--port', String(p), '--admin-token', 'adm'], /ready/)))
   ctx.running.push(...shards)
   const shard = (i: number, start: number, end: number): object => ({ name: `s${i}`, host: '127.0.0.1', port: ports[i], start, end })
   const two = join(ctx.dir, 'two.json')
@@ -42,7 +28,7 @@ test('reshard 2 -> 3 with the admin token: exit 0, every entry kept; the data to
   writeFileSync(two, JSON.stringify({ transport: 'tcp', adminToken: 'adm', shards: [shard(0, 0, 0.5), shard(1, 0.5, 1)] }))
   writeFileSync(three, JSON.stringify({ transport: 'tcp', shards: [shard(0, 0, 0.3), shard(1, 0.3, 0.6), shard(2, 0.6, 1)] }))
   const bport = await freePort()
-  const boot = await start(['bootstrap', '--config', two, '--port', String(bport)], /ready on/)
+  const boot = await startRunning(['bootstrap', '--config', two, '--port', String(bport)], /ready on/)
   ctx.running.push(boot)
   assert.match(boot.out(), /shard "s0" assigned \(epoch 1\)/)
   const b = ['-b', `127.0.0.1:${bport}`]

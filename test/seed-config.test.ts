@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Pyshard } from '../src/index.js'
 import { BootstrapServer, ShardServer } from '../transports/tcp/servers.js'
 import { freePort } from './helpers/ports.js'
-import { runCli, spawnCli } from './helpers/cli.js'
+import { runCli, startRunning } from './helpers/cli.js'
 
 const test = suite('seed config')
 
@@ -50,25 +50,16 @@ test('pyshard up --config runs the seed config unchanged', async () => {
   const file = join(dir, 'config_example.json')
   writeFileSync(file, JSON.stringify(seedConfig(await freePort(), await freePort()), null, 2))
   const port = await freePort()
-  const child = spawnCli(['up', '--config', file, '--port', String(port)])
-  let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const up = await startRunning(['up', '--config', file, '--port', String(port)], /ready on/)
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pyshard up not ready:\n${out}`)), 20_000)
-      child.stdout?.on('data', () => { if (/ready on/.test(out)) { clearTimeout(timer); resolve() } })
-      void exited.then((code) => { clearTimeout(timer); reject(new Error(`pyshard up exited ${code}:\n${out}`)) })
-    })
     const w = await runCli(['write', 'test_index', '--force', '-b', `127.0.0.1:${port}`], { input: '1|test\n2|{"test": "test"}\n3|42\n' })
     assert.is(w.code, 0, w.stderr)
     const c = await runCli(['cat', 'test_index', '-b', `127.0.0.1:${port}`])
     assert.is(c.code, 0, c.stderr)
     assert.is(c.stdout.trim().split('\n').length, 3)
   } finally {
-    child.kill('SIGINT')
-    await exited
+    up.child.kill('SIGINT')
+    await up.exited
     rmSync(dir, { recursive: true, force: true })
   }
 })

@@ -119,3 +119,19 @@ export function parseCat(stdout: string): Map<string, { hash_: number; record: u
   }
   return out
 }
+
+/** A `pyshard` process left running, with what it printed so far. */
+export interface Running { child: ChildProcess; exited: Promise<number | null>; out: () => string }
+
+/** Starts `pyshard ...args` and resolves once its output matches `readyRe`; rejects if it exits first. */
+export function startRunning(args: string[], readyRe: RegExp): Promise<Running> {
+  const child = spawnCli(args)
+  let out = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', () => { if (readyRe.test(out)) resolve({ child, exited, out: () => out }) })
+    void exited.then((code) => reject(new Error(`pyshard ${args[0]} exited ${code}: ${out}`)))
+  })
+}

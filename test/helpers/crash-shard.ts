@@ -3,6 +3,11 @@
  * the test writes to it over TCP, kills it with SIGKILL and starts another on the same dir.
  */
 import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { suite } from 'uvu'
+import type { Test } from 'uvu'
 import { Pyshard } from '../../src/index.js'
 import { spawnCli } from './cli.js'
 
@@ -51,4 +56,23 @@ export async function failingChildShard(dir: string): Promise<{ code: number | n
 /** A store over the one child shard (its default name and the whole range). */
 export function openOn(port: number): Promise<Pyshard> {
   return Pyshard.open({ config: { shards: [{ name: 'shard', host: '127.0.0.1', port }] }, requestTimeout: 10_000 })
+}
+
+/** Context of a crash suite: a temp dir, the child shard servers and the stores it opened. */
+export interface CrashCtx { dir: string; shards: ChildShard[]; stores: Pyshard[] }
+
+/** A suite whose hooks make a temp dir and, afterwards, close its stores, kill its children and remove the dir. */
+export function crashSuite(name: string, prefix: string): Test<CrashCtx> {
+  const test = suite<CrashCtx>(name, {} as CrashCtx)
+  test.before((ctx) => {
+    ctx.dir = mkdtempSync(join(tmpdir(), prefix))
+    ctx.shards = []
+    ctx.stores = []
+  })
+  test.after(async (ctx) => {
+    for (const db of ctx.stores) await db.close().catch(() => {})
+    for (const s of ctx.shards) await s.kill()
+    rmSync(ctx.dir, { recursive: true, force: true })
+  })
+  return test
 }

@@ -11,6 +11,7 @@ import { FrameHost, resolveHostOptions } from './host.js'
 import type { HostOptions } from './host.js'
 import { TcpShardClient } from './client.js'
 import { ShardMap } from '../../src/shard-map.js'
+import { positiveInt } from '../../src/options.js'
 import { hashKey } from '../../src/hash.js'
 import type { ClusterConfig, ShardSpec } from '../../src/shard-map.js'
 import { checkMap, transportNames } from '../../src/transport.js'
@@ -116,11 +117,6 @@ interface Member {
   configuring: Promise<void> | null
 }
 
-function int(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback
-  if (!(Number.isSafeInteger(v) && (v as number) > 0)) throw new TypeError(`options.${name} must be a positive integer, got ${String(v)}`)
-  return v as number
-}
 
 /** Entries per page while copying a range. */
 const COPY_PAGE = 2000
@@ -170,9 +166,9 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     }
     // Type checks now; the loopback rule waits for the config's token in listen().
     resolveHostOptions({ ...options, insecure: true })
-    this.#connectTimeout = int('connectTimeout', options.connectTimeout, 3000)
-    this.#requestTimeout = int('requestTimeout', options.requestTimeout, 5000)
-    this.#healthInterval = int('healthInterval', options.healthInterval, 2000)
+    this.#connectTimeout = positiveInt('connectTimeout', options.connectTimeout, 3000)
+    this.#requestTimeout = positiveInt('requestTimeout', options.requestTimeout, 5000)
+    this.#healthInterval = positiveInt('healthInterval', options.healthInterval, 2000)
     this.#options = options
   }
 

@@ -211,32 +211,27 @@ function writeDouble(v: number): void {
   pos += 8
 }
 
-function writeArrayHead(n: number): void {
+/** An array or map header: fix form under 16 entries, else the 16- or 32-bit form. */
+function writeHead(n: number, fix: number, c16: number, c32: number): void {
   room(5)
-  if (n < 0x10) out[pos++] = 0x90 | n
+  if (n < 0x10) out[pos++] = fix | n
   else if (n < 0x10000) {
-    out[pos++] = 0xdc
+    out[pos++] = c16
     out.writeUInt16BE(n, pos)
     pos += 2
   } else {
-    out[pos++] = 0xdd
+    out[pos++] = c32
     out.writeUInt32BE(n, pos)
     pos += 4
   }
 }
 
+function writeArrayHead(n: number): void {
+  writeHead(n, 0x90, 0xdc, 0xdd)
+}
+
 function writeMapHead(n: number): void {
-  room(5)
-  if (n < 0x10) out[pos++] = 0x80 | n
-  else if (n < 0x10000) {
-    out[pos++] = 0xde
-    out.writeUInt16BE(n, pos)
-    pos += 2
-  } else {
-    out[pos++] = 0xdf
-    out.writeUInt32BE(n, pos)
-    pos += 4
-  }
+  writeHead(n, 0x80, 0xde, 0xdf)
 }
 
 /** The shape whose keys are exactly the own enumerable keys of `o`, in order. */
