@@ -4,12 +4,15 @@
  *   `pyshard shard`, in a child process): no data dir vs `--fsync no` vs `everysec` vs `always`,
  *   rounds alternated, median kept;
  * - restart time of a store whose data dir holds 1,000,000 entries (open = load);
- * - resident memory per entry (1,000,000 entries) with and without a data dir, each in a fresh process.
+ * - resident memory per entry (1,000,000 entries) with and without a data dir, each in a fresh process;
+ * - the disk's flush latency under the data dirs: a 4 KB write + `fdatasync` of the same file, and one
+ *   durable lmdb commit of 100 writes as `fsync: 'always'` makes it (in-process, one after another).
+ *   At 100 writes in flight `always` cannot answer more than 100 writes per durable commit.
  *
  *   npm run build && node --import tsx bench/durability.bench.ts [--seconds S] [--entries N]
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -90,6 +93,53 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number
 }
 
+interface Latency { p50: number; p90: number; mean: number }
+
+function latency(ms: number[]): Latency {
+  const s = [...ms].sort((a, b) => a - b)
+  const at = (q: number): number => Math.round((s[Math.floor(q * (s.length - 1))] as number) * 1000) / 1000
+  return { p50: at(0.5), p90: at(0.9), mean: Math.round((s.reduce((a, b) => a + b, 0) / s.length) * 1000) / 1000 }
+}
+
+/** A 4 KB write, then `fdatasync`, of one file in `dir`, `n` times: what one flush costs on this disk. */
+function rawFlush(dir: string, n: number): Latency {
+  const file = join(dir, 'flush.bin')
+  const fd = openSync(file, 'w')
+  const page = Buffer.alloc(4096, 7)
+  const ms: number[] = []
+  try {
+    for (let i = 0; i < 16; i++) writeSync(fd, page, 0, page.length, i * 4096)
+    fdatasyncSync(fd)
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      writeSync(fd, page, 0, page.length, (i % 16) * 4096)
+      fdatasyncSync(fd)
+      ms.push(performance.now() - t)
+    }
+  } finally {
+    closeSync(fd)
+    rmSync(file, { force: true })
+  }
+  return latency(ms)
+}
+
+/** One durable commit of 100 writes with `fsync: 'always'` (in-process: the write resolves once on disk), `n` times. */
+async function durableCommit(dir: string, n: number): Promise<Latency> {
+  const db = await Pyshard.open({ shards: 1, size: 2 ** 40, dataDir: dir, fsync: 'always' })
+  const ms: number[] = []
+  try {
+    await db.createIndex('b')
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      await db.writeMany('b', Array.from({ length: 100 }, (_, j) => [`k${(i * 100 + j) % 100_000}`, doc] as [string, typeof doc]))
+      ms.push(performance.now() - t)
+    }
+  } finally {
+    await db.close()
+  }
+  return latency(ms)
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'pyshard-bench-durability-'))
 try {
   const modes: Mode[] = ['none', 'no', 'everysec', 'always']
@@ -97,6 +147,12 @@ try {
   for (let round = 0; round < 3; round++) for (const m of modes) runs[m].push(await throughput(m, dir))
   const writes = Object.fromEntries(modes.map((m) => [m, Math.round(median(runs[m]))])) as Record<Mode, number>
   console.log('writes/s, 100 in flight:', writes, runs)
+
+  const flush = rawFlush(dir, 300)
+  const commit = await durableCommit(join(dir, 'commit'), 300)
+  const alwaysBound = Math.round(100 / (commit.mean / 1000))
+  console.log(`flush latency (ms): 4 KB write + fdatasync ${JSON.stringify(flush)}, durable lmdb commit of 100 writes ${JSON.stringify(commit)}; ` +
+    `always at 100 in flight: at most ${alwaysBound} writes/s (${(alwaysBound / writes.none).toFixed(2)}x of no data dir)`)
 
   const restartDir = join(dir, 'restart')
   mkdirSync(restartDir)
@@ -122,6 +178,8 @@ try {
     writesPerSecond: writes, runs,
     ratios: { no: writes.no / writes.none, everysec: writes.everysec / writes.none, always: writes.always / writes.none },
     restartMs, restartEntries: count, rssPerEntry: { none: rssNone, dataDir: rssDir },
+    flushMs: { fdatasync4k: flush, durableCommit100: commit },
+    alwaysBound: { writesPerSecond: alwaysBound, ratio: alwaysBound / writes.none },
   }
   const out = fileURLToPath(new URL('./results/durability.json', import.meta.url))
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)

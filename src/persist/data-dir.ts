@@ -2,7 +2,10 @@
  * A shard's data dir: an lmdb environment that records every change the Shard makes (it is the
  * Shard's journal) and loads the Shard back at start-up. The in-memory Shard stays the serving
  * copy; lmdb is written behind it. Writes issued in one event-loop turn are one lmdb
- * transaction (lmdb-js batches them); the fsync policy decides when a commit reaches the disk.
+ * transaction; the fsync policy decides when a commit reaches the disk. With `everysec` and `no`
+ * the turn's changes are queued and committed in one synchronous transaction once the turn's
+ * answers are out (setImmediate); with `always` they go to lmdb-js's writer thread, whose commit
+ * is flushed off this thread (`durable()`).
  *
  * Layout (three named databases, no hand-written format):
  * - `meta`: `format` ({ format, version }), `assignment` (name, range, size, policy, epoch),
@@ -55,6 +58,8 @@ const SWEEP_CHUNK = 10_000
 const SYNC_EVERY_MS = 1000
 
 const held = new Set<string>()
+/** A queued removal (see `DataDir.#queue`). */
+const REMOVE = Symbol('remove')
 
 function fail(dir: string, why: string, cause?: unknown): DataDirError {
   return new DataDirError(`data dir ${dir} ${why}`, cause === undefined ? undefined : { cause })
@@ -136,21 +141,37 @@ function checkFile(dir: string): void {
   }
 }
 
-/** The lmdb key of one entry. */
-function entryKey(id: number, key: string): Buffer {
-  const n = key.length <= MAX_DIRECT_KEY / 3 ? -1 : Buffer.byteLength(key)
-  if (key.charCodeAt(0) !== 0 && n <= MAX_DIRECT_KEY && (key as string & { isWellFormed(): boolean }).isWellFormed()) {
-    const b = Buffer.allocUnsafe(4 + (n === -1 ? Buffer.byteLength(key) : n))
-    b.writeUInt32BE(id, 0)
-    b.write(key, 4, 'utf8')
-    return b
-  }
-  const b = Buffer.allocUnsafe(4 + 1 + 32)
-  b.writeUInt32BE(id, 0)
-  b[4] = 0
-  createHash('sha256').update(JSON.stringify(key)).digest().copy(b, 5)
-  return b
+/** Whether `key` is stored as itself ([id][UTF-8]) rather than hashed (see the layout above). */
+function direct(key: string): boolean {
+  return key.charCodeAt(0) !== 0 && (key.length <= MAX_DIRECT_KEY / 3 || Buffer.byteLength(key) <= MAX_DIRECT_KEY) &&
+    (key as string & { isWellFormed(): boolean }).isWellFormed()
 }
+
+/**
+ * The `entries` database's key encoder. A string key is written straight into lmdb-js's key
+ * buffer under the index id set in `id` just before the call (no Buffer per write); a Buffer
+ * (a key read back, a range bound) is copied as it is.
+ */
+class EntryKeys {
+  id = 0
+
+  writeKey = (key: string | Uint8Array, target: Buffer, start: number): number => {
+    if (typeof key !== 'string') {
+      target.set(key, start)
+      return start + key.length
+    }
+    target.writeUInt32BE(this.id, start)
+    if (direct(key)) return start + 4 + target.write(key, start + 4, 'utf8')
+    target[start + 4] = 0
+    createHash('sha256').update(JSON.stringify(key)).digest().copy(target, start + 5)
+    return start + 5 + 32
+  }
+
+  readKey = (source: Buffer, start: number, end: number): Buffer => Buffer.from(source.subarray(start, end))
+}
+
+/** Below every entry key (lmdb-js starts a range at [5] by default, which would skip every index id below 5 * 2^24). */
+const FIRST_KEY = Buffer.alloc(4)
 
 function hashed(k: Buffer): boolean {
   return k.length > 4 && k[4] === 0
@@ -174,7 +195,8 @@ export class DataDir implements ShardJournal {
   readonly #root: Root
   readonly #meta: Database<unknown, string>
   readonly #indexes: Database<string, number>
-  readonly #entries: Database<Stored, Buffer>
+  readonly #entries: Database<Stored, Buffer | string>
+  readonly #keys = new EntryKeys()
   readonly #ids = new Map<string, number>()
   readonly #onError: (error: Error) => void
   readonly #release: () => void
@@ -191,6 +213,14 @@ export class DataDir implements ShardJournal {
   #syncedSeq = 0
   #closed = false
   #sweeping: Promise<void> = Promise.resolve()
+  /**
+   * `everysec` and `no`: changes wait here (flat: database, key, value or REMOVE, index id) and are committed
+   * together once per event-loop turn, in one synchronous transaction on this thread. lmdb-js's
+   * asynchronous writes cost more (each transaction starts work on a writer thread and settles
+   * promises); `always` keeps them for their flush, which runs off this thread.
+   */
+  readonly #queue: unknown[] = []
+  #queued: NodeJS.Immediate | null = null
 
   /** Use `openDataDir`. */
   constructor(path: string, root: RootDatabase, fsync: Fsync, onError: (error: Error) => void, release: () => void) {
@@ -199,7 +229,7 @@ export class DataDir implements ShardJournal {
     this.#root = root as Root
     this.#meta = root.openDB<unknown, string>({ name: 'meta', encoding: 'json' })
     this.#indexes = root.openDB<string, number>({ name: 'indexes', keyEncoding: 'uint32', encoding: 'json' })
-    this.#entries = root.openDB<Stored, Buffer>({ name: 'entries', keyEncoding: 'binary', encoding: 'json' })
+    this.#entries = root.openDB<Stored, Buffer | string>({ name: 'entries', keyEncoder: this.#keys, encoding: 'json' } as never)
     this.#onError = onError
     this.#release = release
   }
@@ -208,7 +238,7 @@ export class DataDir implements ShardJournal {
   async load(shard: Shard, options: DataDirOptions): Promise<number> {
     const format = this.#meta.get('format') as { format?: unknown; version?: unknown } | undefined
     if (format === undefined) {
-      if (this.#entries.getKeysCount({ limit: 1 }) > 0 || this.#indexes.getKeysCount({ limit: 1 }) > 0) {
+      if (this.#entries.getKeysCount({ start: FIRST_KEY, limit: 1 }) > 0 || this.#indexes.getKeysCount({ limit: 1 }) > 0) {
         throw fail(this.path, 'holds an lmdb database that pyshard did not write (no format record); give this shard an empty dir')
       }
       return this.#create(shard, options)
@@ -237,15 +267,16 @@ export class DataDir implements ShardJournal {
     }
     let loaded = 0
     const stale: Buffer[] = []
-    for (const { key, value } of this.#entries.getRange({})) {
+    for (const { key: stored, value } of this.#entries.getRange({ start: FIRST_KEY })) {
+      const key = stored as Buffer
       const name = names.get(key.readUInt32BE(0))
       const k = hashed(key) ? value[2] : key.toString('utf8', 4)
       if (name !== undefined && typeof k === 'string' && shard.load(name, k, value[1], value[0])) loaded++
       else stale.push(Buffer.from(key))
     }
     // Expired, swept after a drop, or outside the range: gone for good.
-    for (const k of stale) this.#track(this.#entries.remove(k))
-    this.#track(this.#meta.put('assignment', { ...shard.settings }))
+    for (const k of stale) this.#write(this.#entries, k, REMOVE)
+    this.#write(this.#meta, 'assignment', { ...shard.settings })
     this.#start(shard)
     return loaded
   }
@@ -254,11 +285,12 @@ export class DataDir implements ShardJournal {
     let imported = 0
     const old = join(this.path, 'shard.snapshot.jsonl')
     if (options.legacy !== undefined && existsSync(old)) imported = (await options.legacy(shard, this.path)) ?? 0
-    this.#track(this.#meta.put('assignment', { ...shard.settings }))
+    this.#write(this.#meta, 'assignment', { ...shard.settings })
     for (const index of shard.indexes()) this.createIndex(index)
     for (const e of shard.dump()) this.put(e.index, e.key, e.doc, e.expires)
     // The format record goes last, in the same commit: a crash before it leaves a dir that imports again.
-    this.#track(this.#meta.put('format', { format: FORMAT, version: VERSION }))
+    this.#write(this.#meta, 'format', { format: FORMAT, version: VERSION })
+    this.#commit()
     await this.#root.flushed
     if (this.#failed !== null) throw fail(this.path, `could not be written: ${this.#failed.message}`, this.#failed)
     if (existsSync(old)) renameSync(old, `${old}.imported`)
@@ -277,44 +309,90 @@ export class DataDir implements ShardJournal {
 
   #sync(): void {
     if (this.#syncedSeq === this.#seq || this.#closed) return
+    this.#commit()
     const seq = this.#seq
-    Promise.resolve(this.#root.committed).then(() => {
-      this.#root.sync((err?: unknown) => {
-        if (err) this.#error(err)
-        else if (this.#syncedSeq < seq) this.#syncedSeq = seq
+    this.#root.sync((err?: unknown) => {
+      if (err) this.#error(err)
+      else if (this.#syncedSeq < seq) this.#syncedSeq = seq
+    })
+  }
+
+  /** Records one change: queued for this turn's commit, or (`always`) handed to lmdb-js at once. */
+  #write(db: Database<any, any>, key: unknown, value: unknown, id = 0): void {
+    if (this.fsync === 'always') {
+      this.#keys.id = id
+      this.#track(value === REMOVE ? db.remove(key) : db.put(key, value))
+      return
+    }
+    this.#seq++
+    this.#queue.push(db, key, value, id)
+    this.#queued ??= setImmediate(this.#commitQueued)
+  }
+
+  readonly #commitQueued = (): void => {
+    this.#queued = null
+    this.#commit()
+  }
+
+  /** Commits the queued changes now, in one transaction. */
+  #commit(): void {
+    if (this.#queued !== null) {
+      clearImmediate(this.#queued)
+      this.#queued = null
+    }
+    const q = this.#queue
+    if (q.length === 0) return
+    try {
+      this.#root.transactionSync(() => {
+        for (let i = 0; i < q.length; i += 4) {
+          const db = q[i] as Database<any, any>
+          this.#keys.id = q[i + 3] as number
+          if (q[i + 2] === REMOVE) db.removeSync(q[i + 1])
+          else db.putSync(q[i + 1], q[i + 2])
+        }
       })
-    }, () => {})
+    } catch (err) {
+      this.#error(err)
+    } finally {
+      q.length = 0
+    }
   }
 
   createIndex(index: string): void {
     const id = this.#nextId++
     this.#ids.set(index, id)
-    this.#track(this.#meta.put('nextIndexId', this.#nextId))
-    this.#track(this.#indexes.put(id, index))
+    this.#write(this.#meta, 'nextIndexId', this.#nextId)
+    this.#write(this.#indexes, id, index)
   }
 
   dropIndex(index: string): void {
     const id = this.#ids.get(index)
     if (id === undefined) return
     this.#ids.delete(index)
-    const p = this.#indexes.remove(id)
-    this.#track(p)
+    this.#write(this.#indexes, id, REMOVE)
     // Once the drop is committed no write can reach this id again (a new index gets a new id).
-    this.#sweeping = this.#sweeping.then(() => p).then(() => this.#sweep(id), () => {})
+    const committed = this.#committed()
+    this.#sweeping = this.#sweeping.then(() => committed).then(() => this.#sweep(id), () => {})
   }
 
   put(index: string, key: string, doc: Json, expires: number): void {
-    const k = entryKey(this.#ids.get(index) as number, key)
-    this.#track(this.#entries.put(k, hashed(k) ? [expires, doc, key] : [expires, doc]))
+    this.#write(this.#entries, key, direct(key) ? [expires, doc] : [expires, doc, key], this.#ids.get(index) as number)
   }
 
   delete(index: string, key: string): void {
-    this.#track(this.#entries.remove(entryKey(this.#ids.get(index) as number, key)))
+    this.#write(this.#entries, key, REMOVE, this.#ids.get(index) as number)
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */
   assign(settings: ShardSettings): void {
-    this.#track(this.#meta.put('assignment', { ...settings }))
+    this.#write(this.#meta, 'assignment', { ...settings })
+  }
+
+  /** Resolves once every change recorded so far is committed (not necessarily flushed). */
+  #committed(): Promise<unknown> {
+    if (this.fsync === 'always') return this.#last ?? Promise.resolve()
+    this.#commit()
+    return Promise.resolve()
   }
 
   /**
@@ -341,6 +419,7 @@ export class DataDir implements ShardJournal {
   /** Waits for what was written, flushes it to disk, closes lmdb and gives the dir back. */
   async close(): Promise<void> {
     if (this.#closed) return
+    this.#commit()
     this.#closed = true
     if (this.#syncTimer !== null) clearInterval(this.#syncTimer)
     try {
@@ -372,14 +451,12 @@ export class DataDir implements ShardJournal {
   async #sweep(id: number): Promise<void> {
     const range = { start: prefix(id), end: prefix(id + 1), limit: SWEEP_CHUNK }
     while (!this.#closed) {
-      const keys = [...this.#entries.getKeys(range)].map((k) => Buffer.from(k))
+      const keys = [...this.#entries.getKeys(range)] as Buffer[]
       if (keys.length === 0) return
-      let last: Promise<unknown> | null = null
-      for (const k of keys) {
-        last = this.#entries.remove(k)
-        this.#track(last)
-      }
-      await last
+      for (const k of keys) this.#write(this.#entries, k, REMOVE)
+      await this.#committed()
+      // One chunk per turn: the requests in between are served.
+      if (this.fsync !== 'always') await new Promise<void>((done) => setImmediate(done))
     }
   }
 }
