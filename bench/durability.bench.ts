@@ -10,10 +10,11 @@
  *   At 100 writes in flight `always` cannot answer more than 100 writes per durable commit.
  *
  *   npm run build && node --import tsx bench/durability.bench.ts [--seconds S] [--entries N]
+ *   node --import tsx bench/durability.bench.ts --md-only   (rewrites durability.md from durability.json)
  */
 import { execFileSync } from 'node:child_process'
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -22,7 +23,7 @@ import { openOn, startChildShard } from '../test/helpers/crash-shard.js'
 import type { ChildShard } from '../test/helpers/crash-shard.js'
 import { spawnCli } from '../test/helpers/cli.js'
 
-const { values: flags } = parseArgs({ options: { seconds: { type: 'string' }, entries: { type: 'string' }, rss: { type: 'string' }, dir: { type: 'string' } } })
+const { values: flags } = parseArgs({ options: { seconds: { type: 'string' }, entries: { type: 'string' }, rss: { type: 'string' }, dir: { type: 'string' }, 'md-only': { type: 'boolean' } } })
 const ENTRIES = Number(flags.entries ?? 1_000_000)
 const SECONDS = Number(flags.seconds ?? 2)
 const doc = { name: 'x'.repeat(80), n: 1 }
@@ -33,6 +34,50 @@ async function fill(db: Pyshard, n: number): Promise<void> {
   for (let i = 0; i < n; i += CHUNK) {
     await db.writeMany('b', Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => [`key${i + j}`, doc] as [string, typeof doc]))
   }
+}
+
+const JSON_OUT = fileURLToPath(new URL('./results/durability.json', import.meta.url))
+const MD_OUT = fileURLToPath(new URL('./results/durability.md', import.meta.url))
+
+interface Result {
+  date: string; node: string; load?: [number, number]; secondsPerRun: number
+  writesPerSecond: Record<Mode, number>; ratios: Record<Exclude<Mode, 'none'>, number>
+  restartMs: number; restartEntries: number | undefined; rssPerEntry: { none: number; dataDir: number }
+  flushMs?: { fdatasync4k: Latency; durableCommit100: Latency }; alwaysBound?: { writesPerSecond: number; ratio: number }
+}
+
+/** The table bench/run.ts gathers into bench/results/README.md. */
+function markdown(r: Result): string {
+  const n = (x: number): string => Math.round(x).toLocaleString('en-US')
+  const x = (m: Exclude<Mode, 'none'>): string => `${r.ratios[m].toFixed(2)}x`
+  const lat = (l: Latency): string => `p50 ${l.p50.toFixed(2)} ms, p90 ${l.p90.toFixed(2)} ms, mean ${l.mean.toFixed(2)} ms`
+  return [
+    '# Durability (bench/durability.bench.ts)',
+    '',
+    `${r.date}, Node ${r.node}, 2 cores shared with other jobs${r.load ? ` (load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the end)` : ''}.`,
+    `100 writes in flight over TCP to one \`pyshard shard\` child process; median of 3 alternated rounds of ${r.secondsPerRun} s. JSON: \`durability.json\`.`,
+    '',
+    '| case | writes/s | vs no data dir | target |',
+    '|---|---|---|---|',
+    `| no data dir | ${n(r.writesPerSecond.none)} | 1.00x | – |`,
+    `| \`--fsync no\` | ${n(r.writesPerSecond.no)} | ${x('no')} | – |`,
+    `| \`--fsync everysec\` | ${n(r.writesPerSecond.everysec)} | ${x('everysec')} | ≥ 0.8x |`,
+    `| \`--fsync always\` | ${n(r.writesPerSecond.always)} | ${x('always')} | ≥ 0.5x |`,
+    ...(r.alwaysBound ? [`| \`always\`'s ceiling at 100 in flight (100 writes per durable commit) | ${n(r.alwaysBound.writesPerSecond)} | ${r.alwaysBound.ratio.toFixed(2)}x | – |`] : []),
+    `| restart, ${n(r.restartEntries ?? 0)} entries | ${(r.restartMs / 1000).toFixed(2)} s | – | ≤ 5 s |`,
+    `| RSS per entry | ${r.rssPerEntry.none} B without a data dir, ${r.rssPerEntry.dataDir} B with one (lmdb's mapped file pages count in RSS) | – | – |`,
+    ...(r.flushMs ? [
+      '',
+      `Flush latency of the disk under the data dirs, same run: 4 KB write + \`fdatasync\`: ${lat(r.flushMs.fdatasync4k)};`,
+      `one durable lmdb commit of 100 writes (\`fsync: 'always'\`, in-process, one after another): ${lat(r.flushMs.durableCommit100)}.`,
+    ] : []),
+    '',
+  ].join('\n')
+}
+
+if (flags['md-only']) {
+  writeFileSync(MD_OUT, markdown(JSON.parse(readFileSync(JSON_OUT, 'utf8')) as Result))
+  process.exit(0)
 }
 
 if (flags.rss !== undefined) {
@@ -141,6 +186,7 @@ async function durableCommit(dir: string, n: number): Promise<Latency> {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'pyshard-bench-durability-'))
+const loadAtStart = loadavg()[0] as number
 try {
   const modes: Mode[] = ['none', 'no', 'everysec', 'always']
   const runs: Record<Mode, number[]> = { none: [], no: [], everysec: [], always: [] }
@@ -174,15 +220,16 @@ try {
   console.log(`RSS per entry: ${rssNone} B without a data dir, ${rssDir} B with one`)
 
   const result = {
-    date: new Date().toISOString().slice(0, 10), node: process.version, entries: ENTRIES, secondsPerRun: SECONDS,
+    date: new Date().toISOString().slice(0, 10), node: process.version, load: [loadAtStart, loadavg()[0] as number] as [number, number],
+    entries: ENTRIES, secondsPerRun: SECONDS,
     writesPerSecond: writes, runs,
     ratios: { no: writes.no / writes.none, everysec: writes.everysec / writes.none, always: writes.always / writes.none },
     restartMs, restartEntries: count, rssPerEntry: { none: rssNone, dataDir: rssDir },
     flushMs: { fdatasync4k: flush, durableCommit100: commit },
     alwaysBound: { writesPerSecond: alwaysBound, ratio: alwaysBound / writes.none },
   }
-  const out = fileURLToPath(new URL('./results/durability.json', import.meta.url))
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  writeFileSync(JSON_OUT, `${JSON.stringify(result, null, 2)}\n`)
+  writeFileSync(MD_OUT, markdown(result))
   console.log(JSON.stringify(result.ratios))
 } finally {
   rmSync(dir, { recursive: true, force: true })
