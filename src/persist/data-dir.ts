@@ -167,15 +167,23 @@ class EntryKeys {
     return start + 5 + 32
   }
 
-  readKey = (source: Buffer, start: number, end: number): Buffer => Buffer.from(source.subarray(start, end))
+  /**
+   * Set while the shard loads: `readKey` then gives a stored key's string (a hashed key's bytes
+   * stay a Buffer) and leaves its index id in `readId`, rather than a copy of its bytes.
+   */
+  strings = false
+  readId = 0
+
+  readKey = (source: Buffer, start: number, end: number): Buffer | string => {
+    if (!this.strings) return Buffer.from(source.subarray(start, end))
+    this.readId = source.readUInt32BE(start)
+    if (end > start + 4 && source[start + 4] === 0) return Buffer.from(source.subarray(start, end))
+    return source.toString('utf8', start + 4, end)
+  }
 }
 
 /** Below every entry key (lmdb-js starts a range at [5] by default, which would skip every index id below 5 * 2^24). */
 const FIRST_KEY = Buffer.alloc(4)
-
-function hashed(k: Buffer): boolean {
-  return k.length > 4 && k[4] === 0
-}
 
 function prefix(id: number): Buffer {
   const b = Buffer.allocUnsafe(4)
@@ -266,16 +274,22 @@ export class DataDir implements ShardJournal {
       if (key >= this.#nextId) this.#nextId = key + 1
     }
     let loaded = 0
-    const stale: Buffer[] = []
-    for (const { key: stored, value } of this.#entries.getRange({ start: FIRST_KEY })) {
-      const key = stored as Buffer
-      const name = names.get(key.readUInt32BE(0))
-      const k = hashed(key) ? value[2] : key.toString('utf8', 4)
-      if (name !== undefined && typeof k === 'string' && shard.load(name, k, value[1], value[0])) loaded++
-      else stale.push(Buffer.from(key))
+    const keys = this.#keys
+    const stale: Array<[key: string | Buffer, id: number]> = []
+    keys.strings = true
+    try {
+      for (const { key, value } of this.#entries.getRange({ start: FIRST_KEY })) {
+        const id = keys.readId
+        const name = names.get(id)
+        const k = typeof key === 'string' ? key : value[2]
+        if (name !== undefined && typeof k === 'string' && shard.load(name, k, value[1], value[0])) loaded++
+        else stale.push([key, id])
+      }
+    } finally {
+      keys.strings = false
     }
     // Expired, swept after a drop, or outside the range: gone for good.
-    for (const k of stale) this.#write(this.#entries, k, REMOVE)
+    for (const [k, id] of stale) this.#write(this.#entries, k, REMOVE, id)
     this.#write(this.#meta, 'assignment', { ...shard.settings })
     this.#start(shard)
     return loaded
