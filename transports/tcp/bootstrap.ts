@@ -12,14 +12,15 @@ import type { HostOptions } from './host.js'
 import { TcpShardClient } from './client.js'
 import { ShardMap } from '../../src/shard-map.js'
 import { positiveInt } from '../../src/options.js'
-import { hashKey } from '../../src/hash.js'
+import { reshardData } from '../../src/reshard.js'
+import type { ReshardProgress, ReshardResult } from '../../src/reshard.js'
 import type { ClusterConfig, ShardSpec } from '../../src/shard-map.js'
 import { checkMap, transportNames } from '../../src/transport.js'
 import type { TransportContext } from '../../src/transport.js'
 import { AuthFailedError, BadConfigError, BadRequestError, PyshardError, ShardUnavailableError, errorFromCode } from '../../src/errors.js'
 import { errorResponse } from '../../src/protocol.js'
 import type { Request, Response } from '../../src/protocol.js'
-import type { MovedEntry, Range, ShardSettings, ShardStat } from '../../src/shard.js'
+import type { ShardSettings, ShardStat } from '../../src/shard.js'
 
 /** Options of `BootstrapServer`. */
 export interface BootstrapServerOptions extends HostOptions {
@@ -77,31 +78,7 @@ export interface BootstrapServerEvents {
   reshard: [event: ReshardProgress]
 }
 
-/** One step of `reshard`, as its progress reports it. */
-export interface ReshardProgress {
-  phase: 'plan' | 'copy' | 'catch-up' | 'freeze' | 'cut-over' | 'cleanup' | 'done' | 'rolled-back'
-  /** The ranges that change owner. */
-  moves: ReshardMove[]
-  /** Entries copied so far (catch-up rounds included). */
-  moved: number
-  /** The epoch of the new map. */
-  epoch: number
-}
-
-/** A range that changes owner. */
-export interface ReshardMove { from: string; to: string; start: number; end: number }
-
-/** What `reshard` did. */
-export interface ReshardResult {
-  epoch: number
-  moves: ReshardMove[]
-  /** Entries copied (catch-up rounds included). */
-  moved: number
-  /** Entries deleted on the sources once handed over. */
-  dropped: number
-  /** How long the writes to the moving ranges were paused (ms). */
-  frozenMs: number
-}
+export type { ReshardMove, ReshardProgress, ReshardResult } from '../../src/reshard.js'
 
 /** The config as served to clients: everything but tokens. */
 function publicConfig(map: ShardMap): ClusterConfig {
@@ -117,13 +94,6 @@ interface Member {
   configuring: Promise<void> | null
 }
 
-
-/** Entries per page while copying a range. */
-const COPY_PAGE = 2000
-/** Catch-up rounds before the freeze; fewer when a round finds little to do. */
-const CATCH_UP_ROUNDS = 4
-/** A catch-up round this small is followed by the freeze. */
-const CATCH_UP_SMALL = 200
 
 async function call(client: TcpShardClient, req: Request): Promise<unknown> {
   const [r] = await client.send([req])
@@ -481,130 +451,36 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
       throw err
     }
     const member = (name: string): Member => all.find((m) => m.spec.name === name) as Member
-    const client = (name: string): TcpShardClient => member(name).client as TcpShardClient
-
-    // Plan: every overlap of an old shard's range with another shard's new range moves.
-    const moves: ReshardMove[] = []
-    for (const o of old.shards) {
-      for (const n of next.shards) {
-        if (n.name === o.name) continue
-        const start = Math.max(o.start, n.start)
-        const end = Math.min(o.end, n.end)
-        if (start < end) moves.push({ from: o.name, to: n.name, start, end })
-      }
-    }
-    const sources = [...new Set(moves.map((mv) => mv.from))]
-    const rangesOf = (name: string, side: 'from' | 'to'): Range[] => moves.filter((mv) => mv[side] === name).map((mv) => [mv.start, mv.end])
-    const progress: ReshardProgress = { phase: 'plan', moves, moved: 0, epoch }
-    const report = (phase: ReshardProgress['phase']): void => {
-      progress.phase = phase
-      this.#progress = { ...progress }
-      if (this.listenerCount('reshard') > 0) this.emit('reshard', { ...progress })
-    }
-    report('plan')
-    const destOf = (hash: number): string | undefined => moves.find((mv) => hash >= mv.start && hash < mv.end)?.to
-    const deliverEntries = async (from: string, entries: MovedEntry[]): Promise<void> => {
-      const byDest = new Map<string, MovedEntry[]>()
-      for (const e of entries) {
-        const to = moves.find((mv) => mv.from === from && inMove(mv, e))?.to ?? destOf(hashOf(e))
-        if (to === undefined) continue
-        let list = byDest.get(to)
-        if (list === undefined) byDest.set(to, (list = []))
-        list.push(e)
-      }
-      await Promise.all([...byDest].map(([to, list]) => call(client(to), { op: 'importEntries', entries: list })))
-      progress.moved += entries.length
-    }
-
-    let frozenAt = 0
-    let cutOver = false
+    const retired = this.#members.filter((m) => !next.shards.some((s) => s.name === m.spec.name))
     try {
-      // Brand-new servers own nothing until the cut-over: what they receive counts as handover.
-      for (const m of fresh) {
-        await this.#createIndexes(m.client as TcpShardClient)
-        await call(m.client as TcpShardClient, { op: 'configure', settings: { name: m.spec.name, start: 0, end: 0, size: m.spec.size, onFull: m.spec.onFull, epoch: old.epoch } })
-      }
-      // The destinations get every index first.
-      for (const name of new Set(moves.map((mv) => mv.to))) await this.#createIndexes(client(name))
-      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateStart', ranges: rangesOf(name, 'from') })))
-      report('copy')
-      await Promise.all(sources.map(async (name) => {
-        const ranges = rangesOf(name, 'from')
-        let cursor = 0
-        do {
-          const page = (await call(client(name), { op: 'exportRange', ranges, cursor, count: COPY_PAGE })) as { cursor: number; entries: MovedEntry[] }
-          await deliverEntries(name, page.entries)
-          if (this.listenerCount('reshard') > 0) this.emit('reshard', { ...progress })
-          this.#progress = { ...progress }
-          cursor = page.cursor
-        } while (cursor !== 0)
-      }))
-      report('catch-up')
-      for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
-        const counts = await Promise.all(sources.map(async (name) => {
-          const dirty = (await call(client(name), { op: 'migrateDirty' })) as MovedEntry[]
-          await deliverEntries(name, dirty)
-          return dirty.length
-        }))
-        if (counts.reduce((a, b) => a + b, 0) < CATCH_UP_SMALL) break
-      }
-      report('freeze')
-      frozenAt = Date.now()
-      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateFreeze' })))
-      await Promise.all(sources.map(async (name) => {
-        await deliverEntries(name, (await call(client(name), { op: 'migrateDirty' })) as MovedEntry[])
-      }))
-      report('cut-over')
-      const settingsOf = (spec: ShardSpec): ShardSettings => ({ name: spec.name, start: spec.start, end: spec.end, size: spec.size, onFull: spec.onFull, epoch })
-      const losing = new Set(sources)
-      // Destinations first (those that only gain), then the ones that also lose a range.
-      const gainers = next.shards.filter((s) => !losing.has(s.name))
-      cutOver = true
-      await Promise.all(gainers.map((s) => call(client(s.name), { op: 'configure', settings: settingsOf(s) })))
-      await Promise.all(next.shards.filter((s) => losing.has(s.name)).map((s) => call(client(s.name), { op: 'configure', settings: settingsOf(s) })))
-      // Retired servers own nothing from now on.
-      const retired = this.#members.filter((m) => !next.shards.some((s) => s.name === m.spec.name))
-      await Promise.all(retired.map((m) => call(m.client as TcpShardClient, { op: 'configure', settings: { ...settingsOf(m.spec), start: 0, end: 0 } })))
-      // Publish.
-      const published = ShardMap.parse({ ...next.config, epoch }, transportNames())
-      const checked = await checkMap(published)
-      this.#map = checked
-      this.#served = publicConfig(checked)
-      const keep = new Set(next.shards.map((s) => s.name))
-      this.#members = next.shards.map((spec) => {
-        const m = member(spec.name)
-        m.spec = spec
-        m.health = { ...m.health, start: spec.start, end: spec.end, configured: true }
-        return m
-      }).filter((m) => keep.has(m.spec.name))
-      await Promise.all(sources.map((name) => call(client(name), { op: 'migrateEnd' })))
-      const frozenMs = Date.now() - frozenAt
-      report('cleanup')
-      const drops = await Promise.all(sources.map((name) => call(client(name), { op: 'dropRange', ranges: rangesOf(name, 'from') }) as Promise<number>))
+      const result = await reshardData(old.shards, old.epoch, next.shards, epoch, {
+        call: (name, req) => call(member(name).client as TcpShardClient, req),
+        indexes: [...this.#indexes],
+        report: (progress) => {
+          this.#progress = progress
+          if (this.listenerCount('reshard') > 0) this.emit('reshard', progress)
+        },
+        publish: async () => {
+          const checked = await checkMap(ShardMap.parse({ ...next.config, epoch }, transportNames()))
+          this.#map = checked
+          this.#served = publicConfig(checked)
+          this.#members = next.shards.map((spec) => {
+            const m = member(spec.name)
+            m.spec = spec
+            m.health = { ...m.health, start: spec.start, end: spec.end, configured: true }
+            return m
+          })
+        },
+      })
       for (const m of retired) m.client?.destroy()
       for (const m of this.#members) this.emit('configured', { shard: m.spec.name, epoch })
-      report('done')
-      return { epoch, moves, moved: progress.moved, dropped: drops.reduce((a, b) => a + b, 0), frozenMs }
+      return result
     } catch (err) {
-      if (!cutOver) {
-        // Roll back: the sources keep everything and take writes again; copies on the destinations go.
-        await Promise.allSettled(sources.map((name) => call(client(name), { op: 'migrateEnd' })))
-        await Promise.allSettled([...new Set(moves.map((mv) => mv.to))].map((name) => call(client(name), { op: 'dropRange', ranges: rangesOf(name, 'to') })))
-        dropFresh()
-        report('rolled-back')
-      }
+      // Rolled back (the new servers are not members), or the new map stands with cleanup pending.
+      if (this.#map !== null && this.#map.epoch !== epoch) dropFresh()
       throw err
     }
   }
-}
-
-function hashOf(e: MovedEntry): number {
-  return hashKey(e.index, e.key)
-}
-
-function inMove(mv: ReshardMove, e: MovedEntry): boolean {
-  const h = hashOf(e)
-  return h >= mv.start && h < mv.end
 }
 
 /** Loads and checks a config a bootstrap server can serve (tcp and redis shards only). */
