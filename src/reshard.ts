@@ -158,7 +158,6 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   }
 
   let frozenAt = 0
-  let cutOver = false
   try {
     // New shards own nothing until the cut-over: what they receive counts as handover.
     for (const s of fresh) {
@@ -196,7 +195,6 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
     await Promise.all(sources.map((name) => call(name, { op: 'migrateFreeze' })))
     await Promise.all(sources.map(async (name) => deliver(name, (await call(name, { op: 'migrateDirty' })) as MovedEntry[])))
     report('cut-over')
-    cutOver = true
   } catch (err) {
     // Roll back: the sources keep everything and take writes again; the copies go.
     await Promise.allSettled(sources.map((name) => call(name, { op: 'migrateEnd' })))
