@@ -104,6 +104,10 @@ export function evenSplit(current: readonly ShardSpec[], n: number): ShardSpec[]
   return out
 }
 
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 function settingsOf(spec: ShardSpec, epoch: number, owns = true): ShardSettings {
   return { name: spec.name, start: owns ? spec.start : 0, end: owns ? spec.end : 0, size: spec.size, onFull: spec.onFull, epoch }
 }
@@ -179,6 +183,8 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
         await deliver(name, page.entries)
         report()
         cursor = page.cursor
+        // Shards in this thread answer at once: let the requests waiting meanwhile run between pages.
+        await yieldTurn()
       } while (cursor !== 0)
     }))
     report('catch-up')
@@ -189,6 +195,7 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
         return dirty.length
       }))
       if (counts.reduce((a, b) => a + b, 0) < CATCH_UP_SMALL) break
+      await yieldTurn()
     }
     report('freeze')
     frozenAt = Date.now()
