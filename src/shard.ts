@@ -160,6 +160,7 @@ function expiresOf(v: Stored): number {
 
 /** The bytes accounted for `key`'s stored value: recorded in a Slot, else measured from the primitive document. */
 function sizeOf(key: string, v: Stored): number {
+  if (typeof v === 'string') return key.length + v.length + 2
   return isSlot(v) ? v.size : key.length + measure(v)
 }
 
@@ -344,24 +345,30 @@ export class Shard {
       old = undefined
     }
     if (old !== undefined && ifAbsent) return 0
-    const size = key.length + measure(doc)
+    const size = key.length + (typeof doc === 'string' ? doc.length + 2 : measure(doc))
     const delta = old === undefined ? size : size - sizeOf(key, old)
     if (this.#bytes + delta > this.#settings.size) this.#makeRoom(delta, size, old, index, key)
+    // Bare: stored as the document itself (see Slot).
+    const bare = expires === 0 && (typeof doc !== 'object' || doc === null) && this.#settings.onFull !== 'evict'
     if (old === undefined) {
-      this.#insert(table, key, doc, size, expires)
+      if (bare) table.map.set(key, doc)
+      else this.#insert(table, key, doc, size, expires)
       this.#count++
       if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, 1)
       else this.#outside++
-    } else if (isSlot(old) && (expires !== 0 || this.#settings.onFull === 'evict' || (typeof doc === 'object' && doc !== null))) {
+    } else if (!isSlot(old)) {
+      if (bare) table.map.set(key, doc)
+      else this.#insert(table, key, doc, size, expires)
+    } else if (bare) {
+      this.#retire(old)
+      table.map.set(key, doc)
+    } else {
       old.doc = doc
       old.size = size
       if (old.expires !== 0) this.#ttlCount--
       old.expires = expires
       if (this.#settings.onFull === 'evict') this.#lruTouch(old)
       if (expires !== 0) this.#schedule(old)
-    } else {
-      if (isSlot(old)) this.#retire(old)
-      this.#insert(table, key, doc, size, expires)
     }
     this.#bytes += delta
     this.#journal?.put(index, key, doc, expires)
