@@ -6,7 +6,7 @@
  */
 import { Shard } from './shard.js'
 import type { Processor, ShardOptions, ShardSettings, ShardEvent } from './shard.js'
-import { execute } from './protocol.js'
+import { execute, perform } from './protocol.js'
 import type { Request, Response } from './protocol.js'
 import { positiveInt } from './options.js'
 import type { DataDir, Fsync } from './persist/data-dir.js'
@@ -147,6 +147,16 @@ export class ShardHost {
     const r = execute(this.#shard, req)
     if (req.op === 'configure') this.#noticeSettings()
     return r
+  }
+
+  /**
+   * Runs one request and gives the value a success response would carry; throws what the
+   * request failed with (`execute` without the response object, for in-process callers).
+   */
+  perform(req: Request): unknown {
+    const value = perform(this.#shard, req)
+    if (req.op === 'configure') this.#noticeSettings()
+    return value
   }
 
   /** Answers a batch, one response per request, in order. */

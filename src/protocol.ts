@@ -144,36 +144,45 @@ export function errorResponse(err: unknown): ErrorResponse {
 }
 
 /**
- * The only switch over operations. Every host calls it: the memory transport
- * directly, the worker host and the shard server after decoding a frame.
- * It never throws: failures come back as error responses.
+ * The only switch over operations: runs `req` on `shard` and gives the value a success
+ * response carries (`ResultOf[op]`); a failure is thrown. Hosts call it through `execute`,
+ * and the memory transport directly for keyed requests (no response object per request).
+ */
+export function perform(shard: Shard, req: Request): unknown {
+  switch (req.op) {
+    case 'read': return shard.read(req.index, req.key, req.hash)
+    case 'write': return shard.write(req.index, req.key, req.hash, req.doc, req.ifAbsent === true, req.ttl)
+    case 'has': return shard.has(req.index, req.key, req.hash)
+    case 'pop': return shard.pop(req.index, req.key, req.hash)
+    case 'remove': return shard.remove(req.index, req.key, req.hash)
+    case 'createIndex': return shard.createIndex(req.index)
+    case 'dropIndex': return shard.dropIndex(req.index)
+    case 'indexes': return shard.indexes()
+    case 'scan': return shard.scan(req.index, req.cursor, req.count, req.values, req.maxBytes)
+    case 'scanClose': return shard.scanClose(req.cursor)
+    case 'run': return shard.run(req.index, req.name, req.args)
+    case 'stat': return shard.stat()
+    case 'configure': return shard.configure(req.settings)
+    case 'migrateStart': return shard.migrateStart(req.ranges)
+    case 'migrateFreeze': return shard.migrateFreeze()
+    case 'migrateDirty': return shard.migrateDirty()
+    case 'migrateEnd': return shard.migrateEnd()
+    case 'exportRange': return shard.exportRange(req.ranges, req.cursor, req.count)
+    case 'importEntries': return shard.importEntries(req.entries)
+    case 'dropRange': return shard.dropRange(req.ranges)
+    default:
+      throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
+  }
+}
+
+/**
+ * `perform` as a response: what every host answers, the memory transport directly, the
+ * worker host and the shard server after decoding a frame. It never throws: failures come
+ * back as error responses.
  */
 export function execute(shard: Shard, req: Request): Response {
   try {
-    switch (req.op) {
-      case 'read': return ok(shard.read(req.index, req.key, req.hash))
-      case 'write': return ok(shard.write(req.index, req.key, req.hash, req.doc, req.ifAbsent === true, req.ttl))
-      case 'has': return ok(shard.has(req.index, req.key, req.hash))
-      case 'pop': return ok(shard.pop(req.index, req.key, req.hash))
-      case 'remove': return ok(shard.remove(req.index, req.key, req.hash))
-      case 'createIndex': return ok(shard.createIndex(req.index))
-      case 'dropIndex': return ok(shard.dropIndex(req.index))
-      case 'indexes': return ok(shard.indexes())
-      case 'scan': return ok(shard.scan(req.index, req.cursor, req.count, req.values, req.maxBytes))
-      case 'scanClose': return ok(shard.scanClose(req.cursor))
-      case 'run': return ok(shard.run(req.index, req.name, req.args))
-      case 'stat': return ok(shard.stat())
-      case 'configure': return ok(shard.configure(req.settings))
-      case 'migrateStart': return ok(shard.migrateStart(req.ranges))
-      case 'migrateFreeze': return ok(shard.migrateFreeze())
-      case 'migrateDirty': return ok(shard.migrateDirty())
-      case 'migrateEnd': return ok(shard.migrateEnd())
-      case 'exportRange': return ok(shard.exportRange(req.ranges, req.cursor, req.count))
-      case 'importEntries': return ok(shard.importEntries(req.entries))
-      case 'dropRange': return ok(shard.dropRange(req.ranges))
-      default:
-        throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
-    }
+    return ok(perform(shard, req))
   } catch (err) {
     return errorResponse(err)
   }

@@ -11,6 +11,7 @@ import { ShardMap } from './shard-map.js'
 import type { ClusterConfig, ShardSpec } from './shard-map.js'
 import { checkMap, loadTransportOnce, transportNames } from './transport.js'
 import type { ShardClient, TransportContext } from './transport.js'
+import { errorResponse } from './protocol.js'
 import type { ErrorResponse, Request, Response, ScanPage } from './protocol.js'
 import { reshardData } from './reshard.js'
 import type { ReshardProgress, ReshardResult } from './reshard.js'
@@ -171,6 +172,15 @@ export class Router {
     this.#checkOpen()
     const state = this.#states[this.#map.lookup(hash)] as ShardState
     const client = state.client
+    if (client.perform !== undefined) {
+      let value: unknown
+      try {
+        value = client.perform(req)
+      } catch (err) {
+        return this.#retry(req, errorResponse(err)).then((v) => finish(v, hash))
+      }
+      return Promise.resolve(finish(value, hash))
+    }
     if (client.execute !== undefined) {
       const r = client.execute(req)
       return r.ok ? Promise.resolve(finish(r.value, hash)) : this.#retry(req, r).then((v) => finish(v, hash))
