@@ -6,7 +6,7 @@
  *
  * Layout (three named databases, no hand-written format):
  * - `meta`: `format` ({ format, version }), `assignment` (name, range, size, policy, epoch),
- *   `nextIndexId`.
+ *   `nextIndexId`, `move` (the host's frozen move as a source: ranges, epoch, committed).
  * - `indexes`: index id (uint32) -> index name. Dropping an index removes its one record; its
  *   entries are swept afterwards and skipped at load, so a drop is one small commit.
  * - `entries`: [index id (4 bytes, big-endian)][key as UTF-8] -> [expires, doc]. A key that is not
@@ -310,6 +310,16 @@ export class DataDir implements ShardJournal {
 
   delete(index: string, key: string): void {
     this.#track(this.#entries.remove(entryKey(this.#ids.get(index) as number, key)))
+  }
+
+  /** A record the shard's host keeps beside the shard (the move in progress), or undefined. */
+  readMeta(key: 'move'): unknown {
+    return this.#meta.get(key)
+  }
+
+  /** Records (`undefined`: removes) a record of the shard's host; committed with the writes of this turn. */
+  writeMeta(key: 'move', value: unknown): void {
+    this.#track(value === undefined ? this.#meta.remove(key) : this.#meta.put(key, value))
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */
