@@ -73,8 +73,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. */
-function lock(dir: string): () => void {
+/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. Returns the release. */
+export function lock(dir: string): () => void {
   if (held.has(dir)) throw fail(dir, 'is already open in this process (one shard per data dir)')
   const file = join(dir, LOCK_FILE)
   for (let attempt = 0; ; attempt++) {
