@@ -65,12 +65,12 @@ export interface ReshardDriver {
   report?: ((progress: ReshardProgress) => void) | undefined
   /** After the cut-over, how long a failed step is retried before the reshard rejects (ms). @default 30000 */
   retryFor?: number | undefined
-  /** Entries per copied page. @default 2000 */
+  /** Entries per copied page (smaller pages stall each shard less; see bench/results/reshard.md). @default 250 */
   pageSize?: number | undefined
   /**
    * Pause between two copied pages of a source (ms): the copy then leaves the source's event
-   * loop (and the destination's) more room for clients. 0 still yields to other callbacks
-   * between pages. @default 0
+   * loop (and the destination's) more room for clients, for fewer entries moved per second. 0
+   * still yields to other callbacks between pages. @default 5
    */
   pageDelay?: number | undefined
   /**
@@ -154,8 +154,8 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   const oldNames = new Set(old.map((s) => s.name))
   const fresh = next.filter((s) => !oldNames.has(s.name))
   const rangesOf = (name: string, side: 'from' | 'to'): Range[] => moves.filter((mv) => mv[side] === name).map((mv) => [mv.start, mv.end])
-  const pageSize = driver.pageSize ?? 2000
-  const pageDelay = driver.pageDelay ?? 0
+  const pageSize = driver.pageSize ?? 250
+  const pageDelay = driver.pageDelay ?? 5
   const lease = driver.lease ?? MIGRATE_LEASE_MS
   const progress: ReshardProgress = { phase: 'plan', moves, moved: 0, epoch }
   const report = (phase?: ReshardProgress['phase']): void => {
