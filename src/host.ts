@@ -274,10 +274,10 @@ export class ShardHost {
       case 'configure': {
         const r = execute(this.#shard, req)
         if (!r.ok || move === null) return r
-        // A move restored after a restart has no coordinator left: whoever assigns the shard now ends it.
-        if (move.restored) this.#endMove()
-        // The cut-over: the new owner holds the range, so the record has done its work.
-        else if (this.#shard.settings.epoch > move.epoch && move.frozen) this.#record(null)
+        // The cut-over (an assignment at a newer epoch: the new owner already holds the range) ends
+        // the move, so a key there answers MOVED, never TRY_AGAIN, even if `migrateEnd` never
+        // comes. A move restored after a restart has no coordinator left: whoever assigns the shard ends it.
+        if (move.restored || this.#shard.settings.epoch > move.epoch) this.#endMove()
         return r
       }
       default:
