@@ -63,10 +63,19 @@ export interface StatRequest { op: 'stat' }
 /** Admin: give the shard its name, range, size and policy (what the bootstrap server does). */
 export interface ConfigureRequest { op: 'configure'; settings: ShardSettings }
 
-/** Admin, migration source: log writes to `ranges` from now on. */
-export interface MigrateStartRequest { op: 'migrateStart'; ranges: Range[] }
-/** Admin, migration source: freeze writes to the moving ranges, read the changes logged, or end the move. */
-export interface MigrateStepRequest { op: 'migrateFreeze' | 'migrateDirty' | 'migrateEnd' }
+/**
+ * Admin, migration source: log writes to `ranges` from now on. The move holds while its
+ * coordinator keeps calling: once no migrate op arrived for `lease` ms, the host ends it (the
+ * freeze lifts) unless it was committed.
+ */
+export interface MigrateStartRequest { op: 'migrateStart'; ranges: Range[]; lease?: number }
+/**
+ * Admin, migration source: freeze writes to the moving ranges, read the changes logged, or end
+ * the move; `migrateTouch` renews the lease; `migrateCommit` (frozen moves only) says the
+ * cut-over has begun: the freeze then holds, across a restart too, until the assignment at the
+ * new epoch or `migrateEnd` arrives, whatever the lease.
+ */
+export interface MigrateStepRequest { op: 'migrateFreeze' | 'migrateDirty' | 'migrateEnd' | 'migrateTouch' | 'migrateCommit' }
 /** Admin, migration source: one page of the entries in `ranges`. */
 export interface ExportRangeRequest { op: 'exportRange'; ranges: Range[]; cursor: number; count: number }
 /** Admin, migration destination: store what the source hands over. */
@@ -84,7 +93,8 @@ export type Request =
  * `adminToken` answers them only on connections that presented it.
  */
 export const ADMIN_OPS: ReadonlySet<string> = new Set([
-  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'exportRange', 'importEntries', 'dropRange',
+  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'migrateTouch', 'migrateCommit',
+  'exportRange', 'importEntries', 'dropRange',
 ])
 
 export type Op = Request['op']
@@ -117,6 +127,8 @@ export interface ResultOf {
   migrateFreeze: boolean
   migrateDirty: MovedEntry[]
   migrateEnd: boolean
+  migrateTouch: boolean
+  migrateCommit: boolean
   exportRange: ExportPage
   importEntries: number
   dropRange: number
@@ -167,6 +179,8 @@ export function perform(shard: Shard, req: Request): unknown {
     case 'migrateFreeze': return shard.migrateFreeze()
     case 'migrateDirty': return shard.migrateDirty()
     case 'migrateEnd': return shard.migrateEnd()
+    // The lease and the commit live beside the shard: ShardHost answers them.
+    case 'migrateTouch': case 'migrateCommit': throw new BadRequestError(`${req.op} is answered by a shard host (it keeps the move's lease)`)
     case 'exportRange': return shard.exportRange(req.ranges, req.cursor, req.count)
     case 'importEntries': return shard.importEntries(req.entries)
     case 'dropRange': return shard.dropRange(req.ranges)

@@ -12,12 +12,20 @@
  * publish; end the move and only then delete the moved entries on their sources. A failure
  * before the cut-over rolls back (the sources keep everything); after it the new map stands
  * and the remaining steps are retried until they succeed or `retryFor` runs out.
+ *
+ * Crash safety: a source ends a move by itself when the coordinator stops calling for a lease
+ * (renewed every quarter of it), so a dead coordinator never leaves writes frozen. Just before
+ * the cut-over every source commits (`migrateCommit`): from then on its freeze holds until its
+ * new assignment, across its own restart too (the host records it in the data dir), and the
+ * driver's `checkpoint` lets a coordinator that can restart record that the move must be
+ * finished (`finishReshard`) rather than rolled back (`rollBackReshard`).
  */
 import { BadConfigError, PyshardError, TimeoutError } from './errors.js'
 import { hashKey } from './hash.js'
 import type { ShardSpec } from './shard-map.js'
 import type { ExportPage, MovedEntry, Range, ShardSettings } from './shard.js'
 import type { Request } from './protocol.js'
+import { MIGRATE_LEASE_MS } from './host.js'
 
 /** A range that changes owner. */
 export interface ReshardMove { from: string; to: string; start: number; end: number }
@@ -57,8 +65,29 @@ export interface ReshardDriver {
   report?: ((progress: ReshardProgress) => void) | undefined
   /** After the cut-over, how long a failed step is retried before the reshard rejects (ms). @default 30000 */
   retryFor?: number | undefined
-  /** Entries per copied page. @default 2000 */
+  /** Entries per copied page (smaller pages stall each shard less; see bench/results/reshard.md). @default 250 */
   pageSize?: number | undefined
+  /**
+   * Pause between two copied pages of a source (ms): the copy then leaves the source's event
+   * loop (and the destination's) more room for clients, for fewer entries moved per second. 0
+   * still yields to other callbacks between pages. @default 5
+   */
+  pageDelay?: number | undefined
+  /**
+   * How long a source waits for this coordinator before it ends the move by itself (ms): the
+   * freeze lifts and the writes logged are forgotten, so a coordinator that dies never leaves
+   * a range frozen. The coordinator renews it every quarter of it until the cut-over, after
+   * which the sources stay frozen until they get their new assignment (or `migrateEnd`).
+   * @default 10000
+   */
+  lease?: number | undefined
+  /**
+   * Awaited once every source has committed to the cut-over and before any shard gets its new
+   * assignment: from here on the move must be finished, not rolled back. A coordinator that can
+   * restart records it durably here (see `finishReshard`); a rejection rolls the move back.
+   * @default none
+   */
+  checkpoint?: ((phase: 'cut-over') => Promise<void> | void) | undefined
 }
 
 /** Catch-up rounds before the freeze; fewer when a round finds little to do. */
@@ -104,10 +133,6 @@ export function evenSplit(current: readonly ShardSpec[], n: number): ShardSpec[]
   return out
 }
 
-function yieldTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
-}
-
 function settingsOf(spec: ShardSpec, epoch: number, owns = true): ShardSettings {
   return { name: spec.name, start: owns ? spec.start : 0, end: owns ? spec.end : 0, size: spec.size, onFull: spec.onFull, epoch }
 }
@@ -129,7 +154,9 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   const oldNames = new Set(old.map((s) => s.name))
   const fresh = next.filter((s) => !oldNames.has(s.name))
   const rangesOf = (name: string, side: 'from' | 'to'): Range[] => moves.filter((mv) => mv[side] === name).map((mv) => [mv.start, mv.end])
-  const pageSize = driver.pageSize ?? 2000
+  const pageSize = driver.pageSize ?? 250
+  const pageDelay = driver.pageDelay ?? 5
+  const lease = driver.lease ?? MIGRATE_LEASE_MS
   const progress: ReshardProgress = { phase: 'plan', moves, moved: 0, epoch }
   const report = (phase?: ReshardProgress['phase']): void => {
     if (phase !== undefined) progress.phase = phase
@@ -162,6 +189,7 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   }
 
   let frozenAt = 0
+  let keepalive: NodeJS.Timeout | undefined
   try {
     // New shards own nothing until the cut-over: what they receive counts as handover.
     for (const s of fresh) {
@@ -173,7 +201,12 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
       // Leftovers of an abandoned move (entries outside what the destination owns) would come back.
       await call(name, { op: 'dropRange', ranges: rangesOf(name, 'to') })
     }
-    await Promise.all(sources.map((name) => call(name, { op: 'migrateStart', ranges: rangesOf(name, 'from') })))
+    await Promise.all(sources.map((name) => call(name, { op: 'migrateStart', ranges: rangesOf(name, 'from'), lease })))
+    // The sources end the move by themselves if this coordinator stops calling (it died).
+    keepalive = setInterval(() => {
+      for (const name of sources) call(name, { op: 'migrateTouch' }).catch(() => {})
+    }, Math.max(1, Math.floor(lease / 4)))
+    keepalive.unref()
     report('copy')
     await Promise.all(sources.map(async (name) => {
       const ranges = rangesOf(name, 'from')
@@ -183,8 +216,8 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
         await deliver(name, page.entries)
         report()
         cursor = page.cursor
-        // Shards in this thread answer at once: let the requests waiting meanwhile run between pages.
-        await yieldTurn()
+        // Between pages the source serves (and shards in this thread let waiting requests run).
+        if (cursor !== 0) await pause(pageDelay)
       } while (cursor !== 0)
     }))
     report('catch-up')
@@ -195,21 +228,67 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
         return dirty.length
       }))
       if (counts.reduce((a, b) => a + b, 0) < CATCH_UP_SMALL) break
-      await yieldTurn()
+      await pause(0)
     }
     report('freeze')
     frozenAt = Date.now()
-    await Promise.all(sources.map((name) => call(name, { op: 'migrateFreeze' })))
-    await Promise.all(sources.map(async (name) => deliver(name, (await call(name, { op: 'migrateDirty' })) as MovedEntry[])))
+    // Freeze and read the last changes in one round trip (a shard answers its requests in order).
+    await Promise.all(sources.map(async (name) => {
+      const frozen = call(name, { op: 'migrateFreeze' })
+      const dirty = call(name, { op: 'migrateDirty' })
+      await frozen
+      await deliver(name, (await dirty) as MovedEntry[])
+    }))
+    // Every source now holds its freeze until its new assignment, whatever its lease; one whose
+    // lease ran out (it took writes since) fails here and the move rolls back.
+    await Promise.all(sources.map((name) => call(name, { op: 'migrateCommit' })))
+    clearInterval(keepalive)
+    await driver.checkpoint?.('cut-over')
     report('cut-over')
   } catch (err) {
+    if (keepalive !== undefined) clearInterval(keepalive)
     // Roll back: the sources keep everything and take writes again; the copies go.
-    await Promise.allSettled(sources.map((name) => call(name, { op: 'migrateEnd' })))
-    await Promise.allSettled(destinations.map((name) => call(name, { op: 'dropRange', ranges: rangesOf(name, 'to') })))
+    await rollBackReshard(old, next, driver)
     report('rolled-back')
     throw err
   }
 
+  const { dropped, ended } = await finishReshard(old, next, epoch, driver, () => report('cleanup'))
+  const frozenMs = ended - frozenAt
+  report('done')
+  return { epoch, moves, moved: progress.moved, dropped, frozenMs }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)))
+}
+
+/**
+ * Undoes a move that has not reached its cut-over: the sources end it (their freeze lifts; they
+ * kept everything) and the destinations delete what they received. Best effort: a source that
+ * cannot be reached ends the move by itself when its lease runs out, and a destination's copies
+ * are cleared by the next move to it (and dropped when it restarts, being outside its range).
+ */
+export async function rollBackReshard(old: readonly ShardSpec[], next: readonly ShardSpec[], driver: Pick<ReshardDriver, 'call'>): Promise<void> {
+  const moves = planMoves(old, next)
+  const rangesOf = (name: string): Range[] => moves.filter((mv) => mv.to === name).map((mv) => [mv.start, mv.end])
+  await Promise.allSettled([...new Set(moves.map((mv) => mv.from))].map((name) => driver.call(name, { op: 'migrateEnd' })))
+  await Promise.allSettled([...new Set(moves.map((mv) => mv.to))].map((name) => driver.call(name, { op: 'dropRange', ranges: rangesOf(name) })))
+}
+
+/**
+ * The cut-over and what follows, for a move whose sources have committed: every shard gets its
+ * assignment at `epoch` (those that only gain first, then those that lose a range, then the
+ * retired ones), the map is published, the sources end the move and delete what they handed
+ * over. Each step is retried until it succeeds or `retryFor` runs out. `reshardData` ends with
+ * it; a coordinator that restarts after its 'cut-over' checkpoint calls it to finish the move.
+ * Resolves with the entries deleted and when the move ended on the sources (ms since the epoch).
+ */
+export async function finishReshard(old: readonly ShardSpec[], next: readonly ShardSpec[], epoch: number, driver: ReshardDriver, onCleanup?: () => void): Promise<{ dropped: number; ended: number }> {
+  const moves = planMoves(old, next)
+  const sources = [...new Set(moves.map((mv) => mv.from))]
+  const rangesOf = (name: string): Range[] => moves.filter((mv) => mv.from === name).map((mv) => [mv.start, mv.end])
+  const call = driver.call
   // From here the new map stands: every step is retried until it succeeds.
   const deadline = Date.now() + (driver.retryFor ?? 30_000)
   const persist = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
@@ -234,9 +313,8 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   await Promise.all(old.filter((s) => !nextNames.has(s.name)).map((s) => configure(s, false)))
   await persist('publishing the map', async () => driver.publish(epoch))
   await Promise.all(sources.map((name) => persist(`ending the move on "${name}"`, () => call(name, { op: 'migrateEnd' }))))
-  const frozenMs = Date.now() - frozenAt
-  report('cleanup')
-  const drops = await Promise.all(sources.map((name) => persist(`deleting the moved entries on "${name}"`, () => call(name, { op: 'dropRange', ranges: rangesOf(name, 'from') }) as Promise<number>)))
-  report('done')
-  return { epoch, moves, moved: progress.moved, dropped: drops.reduce((a, b) => a + b, 0), frozenMs }
+  const ended = Date.now()
+  onCleanup?.()
+  const drops = await Promise.all(sources.map((name) => persist(`deleting the moved entries on "${name}"`, () => call(name, { op: 'dropRange', ranges: rangesOf(name) }) as Promise<number>)))
+  return { dropped: drops.reduce((a, b) => a + b, 0), ended }
 }

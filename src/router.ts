@@ -356,6 +356,9 @@ export class Router {
         },
         indexes: [...indexes],
         report,
+        // The shards answer in this process: copy in pages of 500 and let waiting requests run between them.
+        pageSize: 500,
+        pageDelay: 0,
         publish: async () => {
           const map = await checkMap(ShardMap.parse({ ...next.config, epoch }, transportNames()))
           this.#states = map.shards.map((spec) => {
