@@ -35,6 +35,16 @@ every committed write. --fsync says when a commit reaches the disk: always
 every second, so a power cut loses at most about a second) or no (the OS
 decides). A data dir that cannot be used stops start-up with exit 1.`
 
+const BOOTSTRAP_DATA_HELP = `With --data, the bootstrap server keeps the cluster's metadata in an lmdb
+database there: the map in force (a restart serves the map the last reshard
+put in force, even when --config still holds the older one), the index list,
+and the reshard in progress: if it stopped mid-reshard, a restart rolls the
+reshard back when its cut-over had not begun (the old map is served) and
+finishes it when it had (the new map is served), and says which on stderr.`
+
+/** Where \`up\` keeps its bootstrap server's metadata under --data (a shard server's dir is DIR/<shard name>). */
+export const UP_BOOTSTRAP_DIR = '_bootstrap'
+
 const FSYNC = ['always', 'everysec', 'no'] as const
 
 /** --fsync, checked in the CLI's own words. */
@@ -68,13 +78,15 @@ and serves the map to clients, and prints the map. Without --config it serves
 the built-in cluster: 2 shards on 127.0.0.1:5050 and :5051, bootstrap on :5000.
 ${SERVE_HELP}
 ${DATA_HELP}
+${BOOTSTRAP_DATA_HELP}
 
 Options:
   -c, --config FILE          cluster config (JSON); its "token" protects every server
   -p, --port N               bootstrap server port, 0 for any free one (default ${DEFAULT_BOOTSTRAP_PORT})
       --host HOST            bootstrap server address (default 127.0.0.1)
       --processors MODULE    processors module the shard servers may run
-      --data DIR             keep each shard on disk in DIR/<shard name>
+      --data DIR             keep each shard on disk in DIR/<shard name>, and the
+                             bootstrap server's metadata in DIR/${UP_BOOTSTRAP_DIR}
       --fsync POLICY         always, everysec or no (default everysec)
       --admin-token T        token needed to assign the shard servers or move data
                              (default the config's "adminToken")
@@ -91,6 +103,9 @@ unusable data dir), 2 bad usage.`,
     // The tcp transport checks the shard's address (the seed's "host": "" is 127.0.0.1).
     const local = map.shards.filter((s) => s.transport === 'tcp').map(checkTcpSpec)
     if (local.length === 0) throw new CommandFailed(`${file ?? 'the config'} has no "tcp" shard for pyshard up to serve`)
+    if (local.some((s) => s.name === UP_BOOTSTRAP_DIR) && stringOption(values, 'data') !== undefined) {
+      throw new CommandFailed(`a shard named "${UP_BOOTSTRAP_DIR}" would share --data with the bootstrap server's metadata; rename it`)
+    }
     const token = map.config.token
     const adminToken = stringOption(values, 'admin-token') ?? map.config.adminToken
     const processors = stringOption(values, 'processors')
@@ -118,6 +133,7 @@ unusable data dir), 2 bad usage.`,
         port: portOption(values, 'port', DEFAULT_BOOTSTRAP_PORT),
         config,
         ...(token !== undefined ? { token } : {}), ...(adminToken !== undefined ? { adminToken } : {}),
+        ...(data !== undefined ? { dataDir: join(data, UP_BOOTSTRAP_DIR) } : {}),
       })
       logShardEvents(bootstrap, 'up')
       const address = await listenOrExplain(bootstrap, 'bootstrap server')
@@ -201,14 +217,16 @@ export const bootstrap: Command = {
     token: { type: 'string' },
     'admin-token': { type: 'string' },
     insecure: { type: 'boolean' },
+    data: { type: 'string' },
     json: { type: 'boolean' },
   },
-  help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [options]
+  help: `Usage: pyshard bootstrap --config FILE [--port N] [--host HOST] [--data DIR] [options]
 
 Runs a bootstrap server: loads the config, assigns every shard server in it its
 name, range and size (a shard server that is not up yet is assigned when it
 comes up), serves the map to clients, and prints it.
 ${SERVE_HELP}
+${BOOTSTRAP_DATA_HELP}
 
 Options:
   -c, --config FILE          cluster config (JSON) (required)
@@ -219,11 +237,13 @@ Options:
       --admin-token T        token presented to the shard servers to assign them
                              (default the config's "adminToken", else the token)
       --insecure             allow a non-loopback HOST without a token
+      --data DIR             keep the map, the index list and a reshard in progress in DIR
       --json                 print the map as one line of JSON instead of a table
   -h, --help                 this help
 ${PATHS_HELP}
 
-Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad usage.`,
+Exit: 0 stopped by a signal, 1 could not start (bad config, port in use,
+unusable data dir, an interrupted reshard that cannot be finished yet), 2 bad usage.`,
   async run(values) {
     const config = stringOption(values, 'config')
     if (config === undefined) throw new UsageError('--config is required')
@@ -235,6 +255,8 @@ Exit: 0 stopped by a signal, 1 could not start (bad config, port in use), 2 bad 
     const adminToken = stringOption(values, 'admin-token')
     if (adminToken !== undefined) options.adminToken = adminToken
     if (values.insecure === true) options.insecure = true
+    const data = stringOption(values, 'data')
+    if (data !== undefined) options.dataDir = data
     const server = newServer(() => new BootstrapServer(options))
     logShardEvents(server, 'bootstrap')
     const address = await listenOrExplain(server, 'bootstrap server')
@@ -251,6 +273,11 @@ function logShardEvents(server: BootstrapServer, command: string): void {
   server.on('configured', (e) => say(`shard "${e.shard}" assigned (epoch ${e.epoch})`))
   server.on('reshard', (p) => {
     if (p.phase !== 'copy') say(`reshard to epoch ${p.epoch}: ${p.phase} (${p.moved} entries moved)`)
+  })
+  server.on('recovered', (e) => {
+    if (e.reshard === null) say(`serving the map of epoch ${e.epoch} kept in --data (a reshard put it in force)`)
+    else if (e.reshard === 'rolled-back') say(`an interrupted reshard had not reached its cut-over: rolled back; serving the map of epoch ${e.epoch}`)
+    else say(`an interrupted reshard had begun its cut-over: finished; serving the map of epoch ${e.epoch}`)
   })
 }
 

@@ -5,10 +5,11 @@
  * the shard server each run ShardHosts; none of them touches a Shard directly.
  */
 import { Shard } from './shard.js'
-import type { Processor, ShardOptions, ShardSettings, ShardEvent } from './shard.js'
-import { execute } from './protocol.js'
+import type { Processor, Range, ShardOptions, ShardSettings, ShardEvent } from './shard.js'
+import { errorResponse, execute, perform } from './protocol.js'
 import type { Request, Response } from './protocol.js'
 import { positiveInt } from './options.js'
+import { BadRequestError, errorFromCode } from './errors.js'
 import type { DataDir, Fsync } from './persist/data-dir.js'
 
 export type { Fsync } from './persist/data-dir.js'
@@ -72,6 +73,37 @@ export interface AssignmentStore {
 /** Entries reclaimed per background sweep, so one sweep never stalls the loop. */
 const SWEEP_BUDGET = 10_000
 
+/**
+ * How long a move's source waits for its coordinator (ms) when `migrateStart` names no lease.
+ * A live coordinator calls a source at every copied page and renews the lease every quarter of
+ * it (`migrateTouch`), so only a coordinator that is gone (killed, cut off) lets it run out; it
+ * is long enough that a garbage-collection pause, a slow commit on a destination or a reconnect
+ * of a few seconds does not end a healthy move, and short enough that writes frozen by a dead
+ * coordinator resume within a couple of client request timeouts (5 s by default).
+ */
+export const MIGRATE_LEASE_MS = 10_000
+
+/** The ops the host looks at before the shard answers them (a move's lease and record). */
+const MOVE_OPS: ReadonlySet<string> = new Set([
+  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'migrateTouch', 'migrateCommit', 'exportRange',
+])
+
+/** A move this shard is the source of, as the host keeps it (and, once frozen, records it). */
+interface Move {
+  ranges: Range[]
+  /** The epoch the shard held when the move began: an assignment above it is the cut-over. */
+  epoch: number
+  lease: number
+  frozen: boolean
+  /** The cut-over has begun: the freeze holds until the new assignment or `migrateEnd`. */
+  committed: boolean
+  /** Restored from the data dir after a restart: the changes logged before it are gone. */
+  restored: boolean
+}
+
+/** The `move` record of a data dir. */
+interface MoveRecord { ranges: Range[]; epoch: number; lease: number; committed: boolean }
+
 /** Hosts one Shard: answers requests and batches, sweeps, reports events. */
 export class ShardHost {
   readonly #shard: Shard
@@ -80,6 +112,8 @@ export class ShardHost {
   #timer: NodeJS.Timeout | null = null
   #settings: Readonly<ShardSettings>
   #store: DataDir | null = null
+  #move: Move | null = null
+  #lease: NodeJS.Timeout | null = null
 
   constructor(options: ShardHostOptions = {}) {
     const { sweepInterval, onEvent, ...shardOptions } = options
@@ -115,6 +149,7 @@ export class ShardHost {
     this.#store = store
     // The stored assignment is not news: 'configured' is for assignments that arrive.
     this.#settings = this.#shard.settings
+    this.#restoreMove()
     return loaded
   }
 
@@ -144,9 +179,21 @@ export class ShardHost {
 
   /** Answers one request. Never throws: a failure is an error response. */
   execute(req: Request): Response {
-    const r = execute(this.#shard, req)
+    if (!MOVE_OPS.has(req?.op)) return execute(this.#shard, req)
+    const r = this.#moveOp(req)
     if (req.op === 'configure') this.#noticeSettings()
     return r
+  }
+
+  /**
+   * Runs one request and gives the value a success response would carry; throws what the
+   * request failed with (`execute` without the response object, for in-process callers).
+   */
+  perform(req: Request): unknown {
+    if (!MOVE_OPS.has(req?.op)) return perform(this.#shard, req)
+    const r = this.execute(req)
+    if (!r.ok) throw errorFromCode(r.code, r.message, r.epoch)
+    return r.value
   }
 
   /** Answers a batch, one response per request, in order. */
@@ -156,8 +203,12 @@ export class ShardHost {
     let configured = false
     for (let i = 0; i < batch.length; i++) {
       const req = batch[i] as Request
-      out[i] = execute(shard, req)
-      if (req?.op === 'configure') configured = true
+      if (!MOVE_OPS.has(req?.op)) {
+        out[i] = execute(shard, req)
+        continue
+      }
+      out[i] = this.#moveOp(req)
+      if (req.op === 'configure') configured = true
     }
     if (configured) this.#noticeSettings()
     return out
@@ -170,11 +221,131 @@ export class ShardHost {
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+    this.#disarm()
     const store = this.#store
     if (store === null) return
     this.#store = null
     this.#shard.setJournal(null)
     await store.close()
+  }
+
+  /**
+   * A move op (or an assignment): the shard answers, and the host keeps the move's lease and,
+   * once it is frozen, its record in the data dir, so that a source restarted mid-move never
+   * takes writes to ranges it may already have handed over.
+   */
+  #moveOp(req: Request): Response {
+    const move = this.#move
+    switch (req.op) {
+      case 'migrateStart': {
+        const lease = req.lease ?? MIGRATE_LEASE_MS
+        if (!(Number.isSafeInteger(lease) && lease > 0)) return errorResponse(new BadRequestError(`migrateStart's lease must be a positive integer of ms, got ${String(lease)}`))
+        const r = execute(this.#shard, req)
+        if (!r.ok) return r
+        // A new move replaces the one in progress (and its record).
+        if (move?.frozen === true) this.#record(null)
+        this.#move = { ranges: req.ranges, epoch: this.#shard.settings.epoch, lease, frozen: false, committed: false, restored: false }
+        this.#disarm()
+        this.#arm()
+        return r
+      }
+      case 'migrateFreeze': {
+        const r = execute(this.#shard, req)
+        if (r.ok && move !== null) {
+          move.frozen = true
+          this.#record(move)
+          this.#arm()
+        }
+        return r
+      }
+      case 'migrateDirty':
+        if (move?.restored === true) {
+          return errorResponse(new BadRequestError(`shard "${this.#shard.settings.name}" restarted during the move: the changes it logged are gone; the move must roll back`))
+        }
+        this.#arm()
+        return execute(this.#shard, req)
+      case 'exportRange':
+        this.#arm()
+        return execute(this.#shard, req)
+      case 'migrateTouch':
+        if (move === null) return errorResponse(new BadRequestError(`shard "${this.#shard.settings.name}" has no move in progress (it ended, or its lease ran out)`))
+        this.#arm()
+        return { ok: true, value: true }
+      case 'migrateCommit':
+        if (move === null || !move.frozen) {
+          return errorResponse(new BadRequestError(`shard "${this.#shard.settings.name}" has no frozen move to commit (it ended, or its lease ran out)`))
+        }
+        move.committed = true
+        this.#record(move)
+        this.#disarm()
+        return { ok: true, value: true }
+      case 'migrateEnd':
+        this.#endMove()
+        return execute(this.#shard, req)
+      case 'configure': {
+        const r = execute(this.#shard, req)
+        if (!r.ok || move === null) return r
+        // The cut-over (an assignment at a newer epoch: the new owner already holds the range) ends
+        // the move, so a key there answers MOVED, never TRY_AGAIN, even if `migrateEnd` never
+        // comes. A move restored after a restart has no coordinator left: whoever assigns the shard ends it.
+        if (move.restored || this.#shard.settings.epoch > move.epoch) this.#endMove()
+        return r
+      }
+      default:
+        return execute(this.#shard, req)
+    }
+  }
+
+  /** Ends the move on the shard (the freeze lifts) and forgets its lease and record. */
+  #endMove(): void {
+    const move = this.#move
+    this.#move = null
+    this.#disarm()
+    this.#shard.migrateEnd()
+    if (move?.frozen === true) this.#record(null)
+  }
+
+  /** (Re)starts the lease of a move that is not committed. */
+  #arm(): void {
+    const move = this.#move
+    if (move === null || move.committed) return
+    if (this.#lease !== null) {
+      this.#lease.refresh()
+      return
+    }
+    this.#lease = setTimeout(() => {
+      this.#lease = null
+      // No coordinator called for a whole lease: it is gone. Before the commit the sources hold
+      // everything, so ending the move loses nothing (the coordinator, if it comes back, rolls back).
+      if (this.#move !== null && !this.#move.committed) this.#endMove()
+    }, move.lease)
+    this.#lease.unref()
+  }
+
+  #disarm(): void {
+    if (this.#lease !== null) clearTimeout(this.#lease)
+    this.#lease = null
+  }
+
+  #record(move: Move | null): void {
+    const record: MoveRecord | undefined = move === null ? undefined : { ranges: move.ranges, epoch: move.epoch, lease: move.lease, committed: move.committed }
+    this.#store?.writeMeta('move', record)
+  }
+
+  /** After a restart: a frozen move comes back frozen (and committed if it was), with a fresh lease. */
+  #restoreMove(): void {
+    const store = this.#store as DataDir
+    const rec = store.readMeta('move') as MoveRecord | undefined
+    if (rec === undefined) return
+    // Assigned past the move's epoch: the cut-over reached this shard before it went down.
+    if (rec.epoch !== this.#shard.settings.epoch || !Array.isArray(rec.ranges)) {
+      store.writeMeta('move', undefined)
+      return
+    }
+    this.#shard.migrateStart(rec.ranges)
+    this.#shard.migrateFreeze()
+    this.#move = { ranges: rec.ranges, epoch: rec.epoch, lease: rec.lease > 0 ? rec.lease : MIGRATE_LEASE_MS, frozen: true, committed: rec.committed === true, restored: true }
+    this.#arm()
   }
 
   #noticeSettings(): void {

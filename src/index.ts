@@ -3,7 +3,9 @@ export { Pyshard } from './pyshard.js'
 export type { WriteResult, ShardStats } from './pyshard.js'
 export type {
   OpenOptions, WriteOptions, CreateIndexOptions, ScanOptions, CallOptions, TransportRegistry, TransportOptions, MemoryTransportOptions,
+  ReshardOptions,
 } from './options.js'
+export type { ReshardMove, ReshardProgress, ReshardResult } from './reshard.js'
 export { ShardMap, DEFAULT_SHARD_SIZE } from './shard-map.js'
 export type { ClusterConfig, ShardConfig, ShardSpec, TransportName, BuiltinTransport } from './shard-map.js'
 export { Shard } from './shard.js'

@@ -3,6 +3,7 @@
  * store, the servers and the transports (one message shape everywhere:
  * `options.<name> must be ...`). Options are checked once, here.
  */
+import type { ReshardProgress } from './reshard.js'
 import type { ClusterConfig, TransportName } from './shard-map.js'
 import type { OnFull } from './shard.js'
 import { ManualClock } from './clock.js'
@@ -65,6 +66,12 @@ export interface CallOptions {
    * sent may still be applied; remote shards also keep `requestTimeout`. @default none
    */
   timeout?: number
+}
+
+/** Options of `db.reshard`. */
+export interface ReshardOptions {
+  /** Told of each phase of the move and of every page copied. @default none */
+  onProgress?: (progress: ReshardProgress) => void
 }
 
 /** Options of `Pyshard.open`; `T` is the transport of the shards it makes. */

@@ -63,10 +63,19 @@ export interface StatRequest { op: 'stat' }
 /** Admin: give the shard its name, range, size and policy (what the bootstrap server does). */
 export interface ConfigureRequest { op: 'configure'; settings: ShardSettings }
 
-/** Admin, migration source: log writes to `ranges` from now on. */
-export interface MigrateStartRequest { op: 'migrateStart'; ranges: Range[] }
-/** Admin, migration source: freeze writes to the moving ranges, read the changes logged, or end the move. */
-export interface MigrateStepRequest { op: 'migrateFreeze' | 'migrateDirty' | 'migrateEnd' }
+/**
+ * Admin, migration source: log writes to `ranges` from now on. The move holds while its
+ * coordinator keeps calling: once no migrate op arrived for `lease` ms, the host ends it (the
+ * freeze lifts) unless it was committed.
+ */
+export interface MigrateStartRequest { op: 'migrateStart'; ranges: Range[]; lease?: number }
+/**
+ * Admin, migration source: freeze writes to the moving ranges, read the changes logged, or end
+ * the move; `migrateTouch` renews the lease; `migrateCommit` (frozen moves only) says the
+ * cut-over has begun: the freeze then holds, across a restart too, until the assignment at the
+ * new epoch or `migrateEnd` arrives, whatever the lease.
+ */
+export interface MigrateStepRequest { op: 'migrateFreeze' | 'migrateDirty' | 'migrateEnd' | 'migrateTouch' | 'migrateCommit' }
 /** Admin, migration source: one page of the entries in `ranges`. */
 export interface ExportRangeRequest { op: 'exportRange'; ranges: Range[]; cursor: number; count: number }
 /** Admin, migration destination: store what the source hands over. */
@@ -84,7 +93,8 @@ export type Request =
  * `adminToken` answers them only on connections that presented it.
  */
 export const ADMIN_OPS: ReadonlySet<string> = new Set([
-  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'exportRange', 'importEntries', 'dropRange',
+  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'migrateTouch', 'migrateCommit',
+  'exportRange', 'importEntries', 'dropRange',
 ])
 
 export type Op = Request['op']
@@ -117,6 +127,8 @@ export interface ResultOf {
   migrateFreeze: boolean
   migrateDirty: MovedEntry[]
   migrateEnd: boolean
+  migrateTouch: boolean
+  migrateCommit: boolean
   exportRange: ExportPage
   importEntries: number
   dropRange: number
@@ -144,36 +156,47 @@ export function errorResponse(err: unknown): ErrorResponse {
 }
 
 /**
- * The only switch over operations. Every host calls it: the memory transport
- * directly, the worker host and the shard server after decoding a frame.
- * It never throws: failures come back as error responses.
+ * The only switch over operations: runs `req` on `shard` and gives the value a success
+ * response carries (`ResultOf[op]`); a failure is thrown. Hosts call it through `execute`,
+ * and the memory transport directly for keyed requests (no response object per request).
+ */
+export function perform(shard: Shard, req: Request): unknown {
+  switch (req.op) {
+    case 'read': return shard.read(req.index, req.key, req.hash)
+    case 'write': return shard.write(req.index, req.key, req.hash, req.doc, req.ifAbsent === true, req.ttl)
+    case 'has': return shard.has(req.index, req.key, req.hash)
+    case 'pop': return shard.pop(req.index, req.key, req.hash)
+    case 'remove': return shard.remove(req.index, req.key, req.hash)
+    case 'createIndex': return shard.createIndex(req.index)
+    case 'dropIndex': return shard.dropIndex(req.index)
+    case 'indexes': return shard.indexes()
+    case 'scan': return shard.scan(req.index, req.cursor, req.count, req.values, req.maxBytes)
+    case 'scanClose': return shard.scanClose(req.cursor)
+    case 'run': return shard.run(req.index, req.name, req.args)
+    case 'stat': return shard.stat()
+    case 'configure': return shard.configure(req.settings)
+    case 'migrateStart': return shard.migrateStart(req.ranges)
+    case 'migrateFreeze': return shard.migrateFreeze()
+    case 'migrateDirty': return shard.migrateDirty()
+    case 'migrateEnd': return shard.migrateEnd()
+    // The lease and the commit live beside the shard: ShardHost answers them.
+    case 'migrateTouch': case 'migrateCommit': throw new BadRequestError(`${req.op} is answered by a shard host (it keeps the move's lease)`)
+    case 'exportRange': return shard.exportRange(req.ranges, req.cursor, req.count)
+    case 'importEntries': return shard.importEntries(req.entries)
+    case 'dropRange': return shard.dropRange(req.ranges)
+    default:
+      throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
+  }
+}
+
+/**
+ * `perform` as a response: what every host answers, the memory transport directly, the
+ * worker host and the shard server after decoding a frame. It never throws: failures come
+ * back as error responses.
  */
 export function execute(shard: Shard, req: Request): Response {
   try {
-    switch (req.op) {
-      case 'read': return ok(shard.read(req.index, req.key, req.hash))
-      case 'write': return ok(shard.write(req.index, req.key, req.hash, req.doc, req.ifAbsent === true, req.ttl))
-      case 'has': return ok(shard.has(req.index, req.key, req.hash))
-      case 'pop': return ok(shard.pop(req.index, req.key, req.hash))
-      case 'remove': return ok(shard.remove(req.index, req.key, req.hash))
-      case 'createIndex': return ok(shard.createIndex(req.index))
-      case 'dropIndex': return ok(shard.dropIndex(req.index))
-      case 'indexes': return ok(shard.indexes())
-      case 'scan': return ok(shard.scan(req.index, req.cursor, req.count, req.values, req.maxBytes))
-      case 'scanClose': return ok(shard.scanClose(req.cursor))
-      case 'run': return ok(shard.run(req.index, req.name, req.args))
-      case 'stat': return ok(shard.stat())
-      case 'configure': return ok(shard.configure(req.settings))
-      case 'migrateStart': return ok(shard.migrateStart(req.ranges))
-      case 'migrateFreeze': return ok(shard.migrateFreeze())
-      case 'migrateDirty': return ok(shard.migrateDirty())
-      case 'migrateEnd': return ok(shard.migrateEnd())
-      case 'exportRange': return ok(shard.exportRange(req.ranges, req.cursor, req.count))
-      case 'importEntries': return ok(shard.importEntries(req.entries))
-      case 'dropRange': return ok(shard.dropRange(req.ranges))
-      default:
-        throw new BadRequestError(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`)
-    }
+    return ok(perform(shard, req))
   } catch (err) {
     return errorResponse(err)
   }

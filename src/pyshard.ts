@@ -7,11 +7,13 @@ import { EventEmitter } from 'node:events'
 import { BadRequestError, IndexExistsError, IndexNotFoundError } from './errors.js'
 import { hashKey } from './hash.js'
 import { ShardMap, DEFAULT_SHARD_SIZE } from './shard-map.js'
-import type { ShardSpec } from './shard-map.js'
+import type { ClusterConfig, ShardSpec } from './shard-map.js'
 import { BOOTSTRAP_TRANSPORT, checkMap, loadTransportOnce, transportNames } from './transport.js'
 import type { TransportContext } from './transport.js'
 import { checkOpenOptions, DEFAULTS, positiveInt } from './options.js'
-import type { CallOptions, OpenOptions, WriteOptions, CreateIndexOptions, ScanOptions } from './options.js'
+import type { CallOptions, OpenOptions, WriteOptions, CreateIndexOptions, ScanOptions, ReshardOptions } from './options.js'
+import { evenSplit } from './reshard.js'
+import type { ReshardResult } from './reshard.js'
 import type { TransportName } from './shard-map.js'
 import { guard, throwIfAborted } from './call.js'
 import { Router, connectStates, failure } from './router.js'
@@ -327,6 +329,30 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
         ...where, count: 0, bytes: 0, maxSize: spec.size, onFull: spec.onFull, indexes: 0, distribution: [], status: 'down', error,
       }
     })
+  }
+
+  /**
+   * Moves a store that owns its shards (memory, worker) to a new map while it serves: `{ shards: n }`
+   * splits [0,1) evenly over n shards (the first keep their names, new ones are named `shard<i>`),
+   * or a config (object or path) gives the map. Shards are matched by name. Every entry whose range
+   * changes owner is copied, then writes to the moving ranges pause briefly (they are retried inside
+   * the store), the new map takes over at a higher epoch and the copies' sources delete them. Nothing
+   * acknowledged is lost; a failure before the cut-over leaves the old map in force. With a `dataDir`
+   * reopen the store with the new map afterwards (`db.map.config`). One reshard at a time; a store
+   * from `Pyshard.connect` is resharded by its bootstrap server instead.
+   */
+  async reshard(target: { shards: number } | ClusterConfig | string, options: ReshardOptions = {}): Promise<ReshardResult> {
+    const known = transportNames()
+    let next: ShardMap
+    if (typeof target === 'string') next = ShardMap.load(target, known)
+    else if (target !== null && typeof target === 'object' && !Array.isArray((target as ClusterConfig).shards)) {
+      const n = positiveInt('shards', (target as { shards: number }).shards)
+      if (n === undefined) throw new TypeError('reshard takes { shards: n }, a config object or the path of a config file')
+      const current = this.#router.map
+      next = ShardMap.parse({ ...current.config, shards: evenSplit(current.shards, n) }, known)
+    } else next = ShardMap.parse(target, known)
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('options.onProgress must be a function')
+    return this.#router.reshard(await checkMap(next), options.onProgress)
   }
 
   /** Finishes what is in flight, then closes every shard client (workers end, sockets close). Idempotent. */

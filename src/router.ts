@@ -6,12 +6,18 @@
  * scans page shard by shard. The `Pyshard` facade checks arguments and calls it.
  */
 import diagnostics from 'node:diagnostics_channel'
-import { PyshardError, ShardUnavailableError, errorFromCode } from './errors.js'
+import { BadConfigError, BadRequestError, PyshardError, ShardUnavailableError, errorFromCode } from './errors.js'
 import { ShardMap } from './shard-map.js'
 import type { ClusterConfig, ShardSpec } from './shard-map.js'
 import { checkMap, loadTransportOnce, transportNames } from './transport.js'
 import type { ShardClient, TransportContext } from './transport.js'
+import { errorResponse } from './protocol.js'
 import type { ErrorResponse, Request, Response, ScanPage } from './protocol.js'
+import { reshardData } from './reshard.js'
+import type { ReshardProgress, ReshardResult } from './reshard.js'
+
+/** Transports whose shards a store owns, and so can move itself (`reshard`). */
+const OWNED = new Set(['memory', 'worker'])
 
 /** Settings of the router (checked by the facade). */
 export interface RouterOptions {
@@ -89,6 +95,10 @@ export class Router {
   #mapSource: (() => Promise<ClusterConfig>) | undefined
   #refreshing: Promise<void> | null = null
   #closed: Promise<void> | null = null
+  /** The store's own reshard in progress (one at a time). */
+  #resharding: Promise<ReshardResult> | null = null
+  /** While a reshard cuts over: settles once the new map is in force (MOVED answers wait for it). */
+  #cutover: Promise<void> | null = null
 
   constructor(map: ShardMap, states: ShardState[], ctx: TransportContext, options: RouterOptions) {
     this.#map = map
@@ -162,6 +172,15 @@ export class Router {
     this.#checkOpen()
     const state = this.#states[this.#map.lookup(hash)] as ShardState
     const client = state.client
+    if (client.perform !== undefined) {
+      let value: unknown
+      try {
+        value = client.perform(req)
+      } catch (err) {
+        return this.#retry(req, errorResponse(err)).then((v) => finish(v, hash))
+      }
+      return Promise.resolve(finish(value, hash))
+    }
     if (client.execute !== undefined) {
       const r = client.execute(req)
       return r.ok ? Promise.resolve(finish(r.value, hash)) : this.#retry(req, r).then((v) => finish(v, hash))
@@ -228,7 +247,7 @@ export class Router {
     for (let i = 0; i < out.length; i++) {
       const r = out[i] as Response
       if (r.ok) continue
-      if (r.code === 'MOVED' && this.#mapSource !== undefined) {
+      if (r.code === 'MOVED' && (this.#mapSource !== undefined || this.#cutover !== null || (r.epoch ?? Infinity) <= this.#map.epoch)) {
         again.push(i)
         moved++
         newest = Math.max(newest, r.epoch ?? 0)
@@ -242,7 +261,9 @@ export class Router {
     if (Date.now() - start >= this.#ctx.requestTimeout) return out
     if (moved > 0) {
       if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved })
-      await this.#refresh()
+      // The store's own reshard publishes its map at the end of the cut-over; other maps come from the source.
+      if (this.#mapSource !== undefined) await this.#refresh()
+      else if (this.#cutover !== null) await this.#cutover
       // The shard already holds a newer map than the one served: the cut-over is not published yet.
       if (newest > this.#map.epoch) wait = true
       else if (!wait && attempt >= this.#maxRetries) return out
@@ -285,6 +306,85 @@ export class Router {
       })()
     }
     return this.#refreshing
+  }
+
+  /**
+   * Moves the store's own shards (memory, worker) to `next`'s map while it serves: the steps of
+   * src/reshard.ts, with this router publishing the map. Shards are matched by name; those only
+   * in `next` are started empty, those only in the current map are closed once it is done.
+   */
+  reshard(next: ShardMap, report?: (progress: ReshardProgress) => void): Promise<ReshardResult> {
+    this.#checkOpen()
+    if (this.#mapSource !== undefined) {
+      return Promise.reject(new BadRequestError('this store follows a bootstrap server\'s map: reshard the cluster with `pyshard reshard --config NEW.json` (BootstrapServer.reshard)'))
+    }
+    if (this.#resharding !== null) return Promise.reject(new BadRequestError('a reshard is already in progress'))
+    const p = this.#reshard(next, report).finally(() => { this.#resharding = null })
+    this.#resharding = p
+    return p
+  }
+
+  async #reshard(next: ShardMap, report: ((progress: ReshardProgress) => void) | undefined): Promise<ReshardResult> {
+    const old = this.#map
+    const byName = new Map(this.#states.map((s) => [s.spec.name, s]))
+    for (const spec of [...old.shards, ...next.shards]) {
+      if (!OWNED.has(spec.transport)) {
+        throw new BadConfigError(`shard "${spec.name}": a store moves only the shards it owns (memory, worker), not transport "${spec.transport}"; a cluster of shard servers is resharded by its bootstrap server (\`pyshard reshard\`)`)
+      }
+      const held = byName.get(spec.name)
+      if (held !== undefined && held.spec.transport !== spec.transport) {
+        throw new BadConfigError(`shard "${spec.name}" is a ${held.spec.transport} shard and cannot become a ${spec.transport} shard by a reshard`)
+      }
+    }
+    const epoch = Math.max(next.epoch, old.epoch + 1)
+    const indexes = new Set<string>()
+    for (const r of await this.all({ op: 'indexes' })) {
+      if (!r.ok) throw failure(r)
+      for (const name of r.value as string[]) indexes.add(name)
+    }
+    const fresh = await connectStates(next.shards.filter((s) => !byName.has(s.name)), this.#ctx, [])
+    for (const st of fresh) byName.set(st.spec.name, st)
+    const state = (name: string): ShardState => byName.get(name) as ShardState
+    let publish!: () => void
+    this.#cutover = new Promise((resolve) => { publish = resolve })
+    try {
+      const result = await reshardData(old.shards, old.epoch, next.shards, epoch, {
+        call: async (name, req) => {
+          const r = await this.#direct(state(name), req)
+          if (!r.ok) throw failure(r)
+          return r.value
+        },
+        indexes: [...indexes],
+        report,
+        // The shards answer in this process: copy in pages of 500 and let waiting requests run between them.
+        pageSize: 500,
+        pageDelay: 0,
+        publish: async () => {
+          const map = await checkMap(ShardMap.parse({ ...next.config, epoch }, transportNames()))
+          this.#states = map.shards.map((spec) => {
+            const st = state(spec.name)
+            st.spec = spec
+            return st
+          })
+          this.#map = map
+          publish()
+          this.#ctx.emit('mapChanged', { epoch, previous: old.epoch })
+        },
+      })
+      const kept = new Set(next.shards.map((s) => s.name))
+      await Promise.allSettled([...byName.values()].filter((st) => !kept.has(st.spec.name)).map((st) => {
+        flushState(st)
+        return st.client.close()
+      }))
+      return result
+    } catch (err) {
+      // Rolled back: the new shards go. (After the cut-over the new map stands; nothing to undo.)
+      if (this.#map === old) await Promise.allSettled(fresh.map((st) => st.client.close()))
+      throw err
+    } finally {
+      publish()
+      this.#cutover = null
+    }
   }
 
   /** Sends one request to every shard, in parallel; responses in shard order. */

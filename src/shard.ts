@@ -105,7 +105,14 @@ export type Range = [start: number, end: number]
 /** The ranges this shard is handing over: writes there are logged (or refused while frozen). */
 interface Moving { ranges: Range[]; dirty: Map<string, Set<string>>; frozen: boolean }
 
-/** One stored entry. `table` is null once the entry has left the shard. */
+/**
+ * The record of an entry that needs more than its document: an expiry, LRU links (evict mode), or
+ * the size accounted for a document that is an object (a caller may hold the same object, so its
+ * size is recorded at write time rather than measured again). Any other entry (a string, number,
+ * boolean or null document, no expiry, no LRU) is its document itself in `Table.map`, so reading
+ * it costs one Map lookup and no further object, and its size is measured from the value.
+ * `table` is null once the entry has left the shard (or its record was replaced).
+ */
 class Slot {
   doc: Json
   size: number
@@ -125,12 +132,39 @@ class Slot {
   }
 }
 
+/** What `Table.map` holds per key: the document itself, or its Slot. */
+type Stored = Json | Slot
+
 class Table {
-  readonly map = new Map<string, Slot>()
+  readonly map = new Map<string, Stored>()
   constructor(readonly name: string) {}
 }
 
-interface Cursor { iter: Iterator<Slot>; table: Table; used: number }
+/**
+ * Whether a stored value is a Slot. The `typeof` test first: `instanceof` of a primitive
+ * (the usual bare document) costs V8 several times a Map lookup.
+ */
+function isSlot(v: Stored | undefined): v is Slot {
+  return typeof v === 'object' && v !== null && v instanceof Slot
+}
+
+/** The document of a stored value. */
+function docOf(v: Stored): Json {
+  return isSlot(v) ? v.doc : v
+}
+
+/** The expiry of a stored value (0 = none). */
+function expiresOf(v: Stored): number {
+  return isSlot(v) ? v.expires : 0
+}
+
+/** The bytes accounted for `key`'s stored value: recorded in a Slot, else measured from the primitive document. */
+function sizeOf(key: string, v: Stored): number {
+  if (typeof v === 'string') return key.length + v.length + 2
+  return isSlot(v) ? v.size : key.length + measure(v)
+}
+
+interface Cursor { iter: Iterator<[string, Stored]>; table: Table; used: number }
 
 /** A pending expiry; stale once `slot.expires !== at` or the slot has left. */
 interface Expiry { at: number; slot: Slot }
@@ -146,6 +180,8 @@ export class Shard {
   #processors: Record<string, Processor>
   #onEvent: ((event: ShardEvent) => void) | undefined
   #tables = new Map<string, Table>()
+  /** The table found last: requests mostly name one index after another. */
+  #lastTable: Table | null = null
   #count = 0
   /** Entries held outside the range (kept for a handover). */
   #outside = 0
@@ -215,8 +251,8 @@ export class Shard {
       this.#distribution.fill(0)
       this.#outside = 0
       for (const table of this.#tables.values()) {
-        for (const slot of table.map.values()) {
-          const hash = hashKey(table.name, slot.key)
+        for (const key of table.map.keys()) {
+          const hash = hashKey(table.name, key)
           if (hash >= next.start && hash < next.end) this.#bucket(hash, 1)
           else this.#outside++
         }
@@ -225,9 +261,19 @@ export class Shard {
     if (lruChanged) {
       this.#head = this.#tail = null
       if (next.onFull === 'evict') {
-        for (const table of this.#tables.values()) for (const slot of table.map.values()) this.#lruAppend(slot)
+        // Evict mode links every entry: entries held as bare documents get their Slot now.
+        for (const table of this.#tables.values()) {
+          for (const [key, v] of table.map) {
+            if (isSlot(v)) this.#lruAppend(v)
+            else {
+              const slot = new Slot(v, key.length + measure(v), 0, key, table)
+              table.map.set(key, slot)
+              this.#lruAppend(slot)
+            }
+          }
+        }
       } else {
-        for (const table of this.#tables.values()) for (const slot of table.map.values()) slot.prev = slot.next = null
+        for (const table of this.#tables.values()) for (const v of table.map.values()) if (isSlot(v)) v.prev = v.next = null
       }
     }
     return true
@@ -248,14 +294,11 @@ export class Shard {
     if (!(hash >= this.#settings.start && hash < this.#settings.end)) return false
     const size = key.length + measure(doc)
     const old = table.map.get(key)
-    if (old !== undefined) this.#detach(old, table, hash, false)
-    const slot = new Slot(doc, size, expires, key, table)
-    table.map.set(key, slot)
+    if (old !== undefined) this.#detach(table, key, old, hash, false)
+    this.#insert(table, key, doc, size, expires)
     this.#count++
     this.#bytes += size
     this.#bucket(hash, 1)
-    if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
-    if (expires !== 0) this.#schedule(slot)
     return true
   }
 
@@ -272,8 +315,9 @@ export class Shard {
 
   dropIndex(index: string): boolean {
     const table = this.#table(index)
-    for (const slot of table.map.values()) this.#detach(slot, table, hashKey(index, slot.key), false)
+    for (const [key, v] of table.map) this.#detach(table, key, v, hashKey(index, key), false)
     this.#tables.delete(index)
+    this.#lastTable = null
     this.#journal?.dropIndex(index)
     return true
   }
@@ -296,43 +340,70 @@ export class Shard {
     const index = table.name
     if (this.#heap.length > 0) this.sweep(SWEEP_PER_WRITE)
     let old = table.map.get(key)
-    if (old !== undefined && old.expires !== 0 && old.expires <= this.#now()) {
-      this.#expire(old, table, hash)
+    if (isSlot(old) && old.expires !== 0 && old.expires <= this.#now()) {
+      this.#expire(table, key, old, hash)
       old = undefined
     }
     if (old !== undefined && ifAbsent) return 0
-    const size = key.length + measure(doc)
-    const delta = size - (old === undefined ? 0 : old.size)
+    const size = key.length + (typeof doc === 'string' ? doc.length + 2 : measure(doc))
+    const delta = old === undefined ? size : size - sizeOf(key, old)
     if (this.#bytes + delta > this.#settings.size) this.#makeRoom(delta, size, old, index, key)
-    if (old !== undefined) {
+    // Bare: stored as the document itself (see Slot).
+    const bare = expires === 0 && (typeof doc !== 'object' || doc === null) && this.#settings.onFull !== 'evict'
+    if (old === undefined) {
+      if (bare) table.map.set(key, doc)
+      else this.#insert(table, key, doc, size, expires)
+      this.#count++
+      if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, 1)
+      else this.#outside++
+    } else if (!isSlot(old)) {
+      if (bare) table.map.set(key, doc)
+      else this.#insert(table, key, doc, size, expires)
+    } else if (bare) {
+      this.#retire(old)
+      table.map.set(key, doc)
+    } else {
       old.doc = doc
       old.size = size
       if (old.expires !== 0) this.#ttlCount--
       old.expires = expires
-      this.#bytes += delta
       if (this.#settings.onFull === 'evict') this.#lruTouch(old)
       if (expires !== 0) this.#schedule(old)
-      this.#journal?.put(index, key, doc, expires)
-      return size
     }
-    const slot = new Slot(doc, size, expires, key, table)
-    table.map.set(key, slot)
-    this.#count++
-    this.#bytes += size
-    if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, 1)
-    else this.#outside++
-    if (this.#settings.onFull === 'evict') this.#lruAppend(slot)
-    if (expires !== 0) this.#schedule(slot)
+    this.#bytes += delta
     this.#journal?.put(index, key, doc, expires)
     return size
   }
 
+  /**
+   * Stores `doc` under `key` (no accounting): as the bare document when it needs no Slot, else in
+   * a new Slot, linked for LRU and scheduled for expiry as needed.
+   */
+  #insert(table: Table, key: string, doc: Json, size: number, expires: number): void {
+    const evict = this.#settings.onFull === 'evict'
+    if (expires === 0 && !evict && (typeof doc !== 'object' || doc === null)) {
+      table.map.set(key, doc)
+      return
+    }
+    const slot = new Slot(doc, size, expires, key, table)
+    table.map.set(key, slot)
+    if (evict) this.#lruAppend(slot)
+    if (expires !== 0) this.#schedule(slot)
+  }
+
+  /** A Slot that left its key (removed, or replaced by another record): stale for the heap and the LRU list. */
+  #retire(slot: Slot): void {
+    slot.table = null
+    if (slot.expires !== 0) this.#ttlCount--
+    if (this.#head !== null) this.#lruUnlink(slot)
+  }
+
   /** The document of a live key; undefined when absent (a stored document may itself be null). */
   read(index: string, key: string, hash: number): Json | undefined {
-    const slot = this.#live(index, key, hash)
-    if (slot === undefined) return undefined
-    if (this.#settings.onFull === 'evict') this.#lruTouch(slot)
-    return slot.doc
+    const v = this.#live(index, key, hash)
+    if (!isSlot(v)) return v
+    if (this.#settings.onFull === 'evict') this.#lruTouch(v)
+    return v.doc
   }
 
   has(index: string, key: string, hash: number): boolean {
@@ -342,17 +413,19 @@ export class Shard {
   /** Reads and removes; undefined when absent. */
   pop(index: string, key: string, hash: number): Json | undefined {
     if (this.#moving !== null) this.#touchMoving(index, key, hash)
-    const slot = this.#live(index, key, hash)
-    if (slot === undefined) return undefined
-    this.#detach(slot, slot.table as Table, hash)
-    return slot.doc
+    const table = this.#table(index)
+    const v = this.#live(index, key, hash)
+    if (v === undefined) return undefined
+    this.#detach(table, key, v, hash)
+    return docOf(v)
   }
 
   remove(index: string, key: string, hash: number): boolean {
     if (this.#moving !== null) this.#touchMoving(index, key, hash)
-    const slot = this.#live(index, key, hash)
-    if (slot === undefined) return false
-    this.#detach(slot, slot.table as Table, hash)
+    const table = this.#table(index)
+    const v = this.#live(index, key, hash)
+    if (v === undefined) return false
+    this.#detach(table, key, v, hash)
     return true
   }
 
@@ -372,7 +445,7 @@ export class Shard {
     let state: Cursor | undefined
     if (cursor === 0) {
       const table = this.#table(index)
-      state = { iter: table.map.values(), table, used: now }
+      state = { iter: table.map.entries(), table, used: now }
       cursor = this.#nextCursor++
       this.#dropIdleCursors(now)
       if (this.#cursors.size >= this.#maxCursors) this.#cursors.delete(this.#cursors.keys().next().value as number)
@@ -388,16 +461,15 @@ export class Shard {
     while (keys.length < count && bytes < maxBytes) {
       const next = state.iter.next()
       if (next.done === true) return records ? { cursor: 0, keys, records } : { cursor: 0, keys }
-      const slot = next.value
-      if (slot.table === null) continue
-      if (this.#outside > 0 && !this.#owns(state.table.name, slot.key)) continue
-      if (slot.expires !== 0 && slot.expires <= now) {
-        this.#expire(slot, state.table, hashKey(state.table.name, slot.key))
+      const [key, v] = next.value
+      if (this.#outside > 0 && !this.#owns(state.table.name, key)) continue
+      if (isSlot(v) && v.expires !== 0 && v.expires <= now) {
+        this.#expire(state.table, key, v, hashKey(state.table.name, key))
         continue
       }
-      keys.push(slot.key)
-      if (records) records.push(slot.doc)
-      bytes += values ? slot.size : slot.key.length + 2
+      keys.push(key)
+      if (records) records.push(docOf(v))
+      bytes += values ? sizeOf(key, v) : key.length + 2
     }
     state.used = now
     this.#cursors.set(cursor, state)
@@ -418,9 +490,10 @@ export class Shard {
     const now = this.#now()
     const owns = this.#outside > 0 ? (key: string): boolean => this.#owns(index, key) : null
     function* entries(): Generator<[string, Json]> {
-      for (const slot of table.map.values()) {
-        if (owns !== null && !owns(slot.key)) continue
-        if (slot.expires === 0 || slot.expires > now) yield [slot.key, slot.doc]
+      for (const [key, v] of table.map) {
+        if (owns !== null && !owns(key)) continue
+        if (!isSlot(v)) yield [key, v]
+        else if (v.expires === 0 || v.expires > now) yield [key, v.doc]
       }
     }
     return fn(entries(), args)
@@ -433,9 +506,10 @@ export class Shard {
   *dump(): Generator<DumpedEntry> {
     const now = this.#now()
     for (const table of this.#tables.values()) {
-      for (const slot of table.map.values()) {
-        if (slot.table === null || (slot.expires !== 0 && slot.expires <= now)) continue
-        yield { index: table.name, key: slot.key, doc: slot.doc, expires: slot.expires }
+      for (const [key, v] of table.map) {
+        const expires = expiresOf(v)
+        if (expires !== 0 && expires <= now) continue
+        yield { index: table.name, key, doc: docOf(v), expires }
       }
     }
   }
@@ -465,9 +539,10 @@ export class Shard {
     for (const [index, keys] of moving.dirty) {
       const table = this.#tables.get(index)
       for (const key of keys) {
-        const slot = table?.map.get(key)
-        if (slot === undefined || (slot.expires !== 0 && slot.expires <= now)) out.push({ index, key, gone: true })
-        else out.push({ index, key, doc: slot.doc, expires: slot.expires })
+        const v = table?.map.get(key)
+        const expires = v === undefined ? 0 : expiresOf(v)
+        if (v === undefined || (expires !== 0 && expires <= now)) out.push({ index, key, gone: true })
+        else out.push({ index, key, doc: docOf(v), expires })
       }
     }
     moving.dirty = new Map()
@@ -496,9 +571,9 @@ export class Shard {
       state = {
         iter: (function* () {
           for (const table of tables.values()) {
-            for (const slot of table.map.values()) {
-              if (slot.table === null || !inRanges(ranges, hashKey(table.name, slot.key))) continue
-              yield { index: table.name, key: slot.key, doc: slot.doc, expires: slot.expires }
+            for (const [key, v] of table.map) {
+              if (!inRanges(ranges, hashKey(table.name, key))) continue
+              yield { index: table.name, key, doc: docOf(v), expires: expiresOf(v) }
             }
           }
         })(),
@@ -540,9 +615,9 @@ export class Shard {
       if (table === undefined) this.#tables.set(e.index, (table = new Table(e.index)))
       const hash = hashKey(e.index, e.key)
       if (e.gone === true || (e.expires !== undefined && e.expires !== 0 && e.expires <= now)) {
-        const slot = table.map.get(e.key)
-        if (slot !== undefined) {
-          this.#detach(slot, table, hash)
+        const v = table.map.get(e.key)
+        if (v !== undefined) {
+          this.#detach(table, e.key, v, hash)
           n++
         }
         continue
@@ -564,10 +639,10 @@ export class Shard {
     const { start, end } = this.#settings
     let n = 0
     for (const table of this.#tables.values()) {
-      for (const slot of table.map.values()) {
-        const hash = hashKey(table.name, slot.key)
+      for (const [key, v] of table.map) {
+        const hash = hashKey(table.name, key)
         if ((hash >= start && hash < end) || !inRanges(ranges, hash)) continue
-        this.#detach(slot, table, hash)
+        this.#detach(table, key, v, hash)
         n++
       }
     }
@@ -600,7 +675,7 @@ export class Shard {
       heapPop(heap)
       if (stale) continue
       const table = slot.table as Table
-      this.#expire(slot, table, hashKey(table.name, slot.key))
+      this.#expire(table, slot.key, slot, hashKey(table.name, slot.key))
       removed++
     }
     // Rewrites of TTL keys leave stale expiries behind: compact when they dominate.
@@ -612,11 +687,14 @@ export class Shard {
   }
 
   #table(index: string): Table {
+    const last = this.#lastTable
+    if (last !== null && last.name === index) return last
     const table = this.#tables.get(index)
     if (table === undefined) {
       if (typeof index !== 'string') throw new BadRequestError('index must be a string')
       throw new IndexNotFoundError(`index "${index}" does not exist`)
     }
+    this.#lastTable = table
     return table
   }
 
@@ -650,20 +728,19 @@ export class Shard {
     keys.add(key)
   }
 
-  /** The live slot of a key, expiring it on the way if its time has passed. */
-  #live(index: string, key: string, hash: number): Slot | undefined {
+  /** The stored value of a live key, expiring it on the way if its time has passed. */
+  #live(index: string, key: string, hash: number): Stored | undefined {
     const table = this.#table(index)
     this.#check(key, hash)
-    const slot = table.map.get(key)
-    if (slot === undefined) return undefined
-    if (slot.expires !== 0 && slot.expires <= this.#now()) {
-      this.#expire(slot, table, hash)
+    const v = table.map.get(key)
+    if (isSlot(v) && v.expires !== 0 && v.expires <= this.#now()) {
+      this.#expire(table, key, v, hash)
       return undefined
     }
-    return slot
+    return v
   }
 
-  #makeRoom(delta: number, size: number, old: Slot | undefined, index: string, key: string): void {
+  #makeRoom(delta: number, size: number, old: Stored | undefined, index: string, key: string): void {
     const { size: maxSize, onFull, name } = this.#settings
     if (onFull === 'reject' || size > maxSize) {
       throw new ShardFullError(
@@ -676,16 +753,16 @@ export class Shard {
       const next = victim.next
       if (victim !== old) {
         const table = victim.table as Table
-        this.#detach(victim, table, hashKey(table.name, victim.key))
+        this.#detach(table, victim.key, victim, hashKey(table.name, victim.key))
         this.#event('evict', table.name, victim.key)
       }
       victim = next
     }
   }
 
-  #expire(slot: Slot, table: Table, hash: number): void {
-    this.#detach(slot, table, hash)
-    this.#event('expire', table.name, slot.key)
+  #expire(table: Table, key: string, slot: Slot, hash: number): void {
+    this.#detach(table, key, slot, hash)
+    this.#event('expire', table.name, key)
   }
 
   /** Tells `onEvent`; an error it throws never breaks the operation in progress. */
@@ -699,17 +776,16 @@ export class Shard {
     }
   }
 
-  #detach(slot: Slot, table: Table, hash: number, journal = true): void {
-    if (journal) this.#journal?.delete(table.name, slot.key)
-    table.map.delete(slot.key)
-    slot.table = null
+  /** Removes `key` (stored as `v`) from `table` with its accounting. */
+  #detach(table: Table, key: string, v: Stored, hash: number, journal = true): void {
+    if (journal) this.#journal?.delete(table.name, key)
+    table.map.delete(key)
     this.#count--
-    this.#bytes -= slot.size
-    if (slot.expires !== 0) this.#ttlCount--
+    this.#bytes -= sizeOf(key, v)
+    if (isSlot(v)) this.#retire(v)
     if (hash >= this.#settings.start && hash < this.#settings.end) this.#bucket(hash, -1)
     else this.#outside--
-    if (this.#moving !== null && inRanges(this.#moving.ranges, hash)) this.#dirty(table.name, slot.key)
-    if (this.#head !== null) this.#lruUnlink(slot)
+    if (this.#moving !== null && inRanges(this.#moving.ranges, hash)) this.#dirty(table.name, key)
   }
 
   #bucket(hash: number, by: number): void {

@@ -16,6 +16,12 @@ export interface ShardClient {
   /** A synchronous path for shards in this thread (the memory transport): no batching, no promise per request. */
   execute?(req: Request): Response
   /**
+   * `execute` as a value: what a success response would carry, or the failure thrown. The
+   * router prefers it for keyed requests: no response object per request. Present only
+   * where `execute` is.
+   */
+  perform?(req: Request): unknown
+  /**
    * Optional callback form of `send`, which the router prefers when present: the
    * transport calls exactly one of `done` (one response per request, in order) or
    * `fail`, saving a promise and a hop per batch on latency-bound paths.

@@ -121,6 +121,44 @@ test('TTL: rewriting a key resets or clears its expiry; ifAbsent writes over an 
   assert.is(r(s, 'i', 'gone'), 'new')
 })
 
+test('an entry that moves between a bare document and a record (TTL, object document, evict mode) keeps bytes, count, expiry and LRU order exact', () => {
+  const t = clock()
+  const s = new Shard({ now: t.now, size: 1 << 20 })
+  s.createIndex('i')
+  const bytes = (): number => s.stat().bytes
+  assert.is(w(s, 'i', 'k', 'plain'), 1 + 7)
+  assert.is(w(s, 'i', 'k', 'ttl', 100), 1 + 5)
+  assert.is(bytes(), 6)
+  assert.is(w(s, 'i', 'k', 'plain again'), 1 + 13)
+  t.advance(1000)
+  assert.is(s.sweep(), 0, 'the expiry of the record that was replaced is stale')
+  assert.is(r(s, 'i', 'k'), 'plain again')
+  const doc = { list: [1, 2] }
+  const size = w(s, 'i', 'o', doc)
+  doc.list.push(3, 4, 5) // stored by reference: the size accounted at write time stays the one removed
+  assert.is(bytes(), 14 + size)
+  assert.is(w(s, 'i', 'o', 7), 1 + 8)
+  for (const v of [null, true, false, 0, '']) {
+    w(s, 'i', 'p', v)
+    assert.is(r(s, 'i', 'p'), v)
+    assert.ok(s.has('i', 'p', hashKey('i', 'p')))
+  }
+  assert.equal([s.stat().count, bytes()], [3, 14 + 9 + 1 + 2])
+  for (const key of ['k', 'o', 'p']) s.remove('i', key, hashKey('i', key))
+  assert.equal([s.stat().count, bytes()], [0, 0])
+
+  // Bare documents join the LRU list in their order when the shard turns to evict mode.
+  for (const key of ['a', 'b', 'c']) w(s, 'i', key, 'x'.repeat(10))
+  s.configure({ name: 'shard', start: 0, end: 1, size: 40, onFull: 'evict', epoch: 0 })
+  r(s, 'i', 'a')
+  w(s, 'i', 'd', 'x'.repeat(10))
+  assert.equal(s.indexes().flatMap(() => s.scan('i', 0, 10, false).keys).sort(), ['a', 'c', 'd'])
+  s.configure({ name: 'shard', start: 0, end: 1, size: 40, onFull: 'reject', epoch: 0 })
+  assert.throws(() => w(s, 'i', 'e', 'x'.repeat(10)), (e: Error) => e instanceof ShardFullError)
+  assert.is(w(s, 'i', 'a', 'y'), 1 + 3)
+  assert.equal([s.stat().count, bytes()], [3, 4 + 13 + 13])
+})
+
 test('expired entries are skipped by scan and by processors, and has/pop/remove see them as absent', () => {
   const t = clock()
   const s = new Shard({ now: t.now, processors: { count: (entries) => [...entries].length } })

@@ -9,7 +9,7 @@
  *
  * Layout (three named databases, no hand-written format):
  * - `meta`: `format` ({ format, version }), `assignment` (name, range, size, policy, epoch),
- *   `nextIndexId`.
+ *   `nextIndexId`, `move` (the host's frozen move as a source: ranges, epoch, committed).
  * - `indexes`: index id (uint32) -> index name. Dropping an index removes its one record; its
  *   entries are swept afterwards and skipped at load, so a drop is one small commit.
  * - `entries`: [index id (4 bytes, big-endian)][key as UTF-8] -> [expires, doc]. A key that is not
@@ -78,8 +78,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. */
-function lock(dir: string): () => void {
+/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. Returns the release. */
+export function lock(dir: string): () => void {
   if (held.has(dir)) throw fail(dir, 'is already open in this process (one shard per data dir)')
   const file = join(dir, LOCK_FILE)
   for (let attempt = 0; ; attempt++) {
@@ -395,6 +395,16 @@ export class DataDir implements ShardJournal {
 
   delete(index: string, key: string): void {
     this.#write(this.#entries, key, REMOVE, this.#ids.get(index) as number)
+  }
+
+  /** A record the shard's host keeps beside the shard (the move in progress), or undefined. */
+  readMeta(key: 'move'): unknown {
+    return this.#meta.get(key)
+  }
+
+  /** Records (`undefined`: removes) a record of the shard's host; committed with the writes of this turn. */
+  writeMeta(key: 'move', value: unknown): void {
+    this.#track(value === undefined ? this.#meta.remove(key) : this.#meta.put(key, value))
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */

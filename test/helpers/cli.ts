@@ -123,9 +123,9 @@ export function parseCat(stdout: string): Map<string, { hash_: number; record: u
 /** A `pyshard` process left running, with what it printed so far. */
 export interface Running { child: ChildProcess; exited: Promise<number | null>; out: () => string }
 
-/** Starts `pyshard ...args` and resolves once its output matches `readyRe`; rejects if it exits first. */
-export function startRunning(args: string[], readyRe: RegExp): Promise<Running> {
-  const child = spawnCli(args)
+/** Starts `pyshard ...args` (with `env` added) and resolves once its output matches `readyRe`; rejects if it exits first. */
+export function startRunning(args: string[], readyRe: RegExp, env?: Record<string, string>): Promise<Running> {
+  const child = spawnCli(args, env)
   let out = ''
   child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
   child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })

@@ -11,6 +11,7 @@ class MemoryClient implements ShardClient {
   readonly #host: ShardHost
   /** The synchronous path; absent with `fsync: 'always'`, where a write answers only once on disk. */
   execute?: (req: Request) => Response
+  perform?: (req: Request) => unknown
 
   constructor(spec: ShardSpec, ctx: TransportContext, processors: Record<string, Processor>) {
     this.#host = new ShardHost({
@@ -21,7 +22,11 @@ class MemoryClient implements ShardClient {
         if (e.type !== 'configured') ctx.emit(e.type, { shard: e.shard, index: e.index, key: e.key })
       },
     })
-    if (ctx.fsync !== 'always' || ctx.dataDir === undefined) this.execute = (req) => this.#host.execute(req)
+    if (ctx.fsync !== 'always' || ctx.dataDir === undefined) {
+      const host = this.#host
+      this.execute = (req) => host.execute(req)
+      this.perform = (req) => host.perform(req)
+    }
   }
 
   /** Loads the shard from its data dir (when the store has one), then starts the sweep. */

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   }
   const shards = data.shards.map((s, i) => {
     const host = new ShardHost({
-      name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch: 0, processors,
+      name: s.name, start: s.start, end: s.end, size: s.size, onFull: s.onFull, epoch: s.epoch ?? 0, processors,
       sweepInterval: data.sweepInterval,
       ...(data.clock !== undefined ? { now: sharedClock(data.clock) } : {}),
       onEvent: (e) => {

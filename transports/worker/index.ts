@@ -245,19 +245,27 @@ class WorkerGroup {
     let admin = false
     for (let i = 0; i < reqs.length && !admin; i++) {
       const op = (reqs[i] as Request).op
-      admin = op === 'createIndex' || op === 'dropIndex'
+      admin = op === 'createIndex' || op === 'dropIndex' || op === 'configure'
     }
-    // The index log follows what the shards accepted, for the replay into a restarted worker.
-    const answer = admin ? (res: Response[]): void => { this.#followIndexes(reqs, res); done(res) } : done
+    // The index log and the assignments follow what the shards accepted, for a restarted worker.
+    const answer = admin ? (res: Response[]): void => { this.#follow(shard, reqs, res); done(res) } : done
     this.link.submit({ shard, reqs }, reqs.length, answer, fail)
   }
 
-  #followIndexes(reqs: Request[], res: Response[]): void {
+  #follow(shard: number, reqs: Request[], res: Response[]): void {
     for (let i = 0; i < reqs.length; i++) {
       const req = reqs[i] as Request
       if (!res[i]?.ok) continue
       if (req.op === 'createIndex') this.#indexes.add(req.index)
       else if (req.op === 'dropIndex') this.#indexes.delete(req.index)
+      else if (req.op === 'configure') {
+        const held = this.#shards[shard] as HostShard
+        const s = req.settings
+        this.#shards[shard] = {
+          name: held.name, start: s.start ?? held.start, end: s.end ?? held.end, size: s.size ?? held.size,
+          onFull: s.onFull ?? held.onFull, epoch: s.epoch ?? held.epoch ?? 0,
+        }
+      }
     }
   }
 

@@ -14,6 +14,8 @@ export interface HostShard {
   end: number
   size: number
   onFull: OnFull
+  /** The assignment's epoch (a reshard raises it). @default 0 */
+  epoch?: number
 }
 
 /** `workerData` of a host: its shards, the processors module and the codec. */

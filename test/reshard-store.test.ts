@@ -1,0 +1,207 @@
+// `db.reshard` on stores that own their shards (memory, worker): the same guarantees as a
+// cluster's reshard. 4 writers write and remove over 20,000 keys while the store moves
+// 2 -> 3 -> 2 (split elsewhere the second time); no request may fail, every key must match the
+// writers' log afterwards, and the shards' counts must equal the live keys (no entry on two
+// owners, nothing left as handover).
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Pyshard } from '../src/index.js'
+import type { ClusterConfig, ReshardProgress } from '../src/index.js'
+import { rejectsWith } from './helpers/assert.js'
+
+const KEYS = 20_000
+const WRITERS = 4
+
+/** A small deterministic generator, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 2 ** 32
+  }
+}
+
+interface Run { log: Map<string, number | null>; keys: string[]; phases: Set<string> }
+
+/** Fills the store, runs the writers while `moves` runs, and returns their log. */
+async function underLoad(db: Pyshard, moves: (ops: () => number) => Promise<void>, phases = new Set<string>()): Promise<Run> {
+  const keys = Array.from({ length: KEYS }, (_, i) => `key:${i}`)
+  const log = new Map<string, number | null>()
+  for (let i = 0; i < KEYS; i += 1000) await db.writeMany('k', keys.slice(i, i + 1000).map((k) => [k, 0]))
+  for (const k of keys) log.set(k, 0)
+  let stop = false
+  const failures: string[] = []
+  let ops = 0
+  const writer = async (w: number): Promise<void> => {
+    const next = rng(w + 1)
+    let v = 0
+    while (!stop) {
+      const key = keys[Math.floor(next() * (KEYS / WRITERS)) * WRITERS + w] as string
+      v++
+      try {
+        if (next() < 0.1) {
+          await db.remove('k', key)
+          log.set(key, null)
+        } else {
+          await db.write('k', key, v)
+          log.set(key, v)
+        }
+        ops++
+      } catch (err) {
+        failures.push(`${key}: ${(err as Error).message} (code ${(err as { code?: string }).code}, map epoch ${db.map.epoch})`)
+      }
+      // In-process shards answer at once: let the move's steps interleave with the writes.
+      if (v % 16 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+  const writers = Array.from({ length: WRITERS }, (_, w) => writer(w))
+  try {
+    await moves(() => ops)
+  } finally {
+    stop = true
+    await Promise.all(writers)
+  }
+  assert.equal(failures.slice(0, 5), [], `${failures.length} requests failed`)
+  assert.ok(ops > 0, 'the writers wrote during the moves')
+  return { log, keys, phases }
+}
+
+async function matchesLog(db: Pyshard, { log, keys }: Run, who: string): Promise<void> {
+  const got = await db.readMany('k', keys)
+  const wrong: string[] = []
+  got.forEach((e, i) => {
+    const want = log.get(keys[i] as string)
+    const have = e === null ? null : e.record
+    if (have !== want) wrong.push(`${keys[i]}: want ${want}, have ${JSON.stringify(have)}`)
+  })
+  assert.equal(wrong.slice(0, 5), [], `${who}: ${wrong.length} keys differ from the writers' log`)
+  const live = [...log.values()].filter((v) => v !== null).length
+  const stats = await db.stat()
+  assert.is(stats.reduce((n, s) => n + s.count, 0), live, `${who}: stat counts equal the live keys`)
+  assert.is(stats.reduce((n, s) => n + (s.handover ?? 0), 0), 0, `${who}: nothing left as handover`)
+}
+
+for (const transport of ['memory', 'worker'] as const) {
+  const test = suite(`db.reshard (${transport})`)
+
+  test('2 -> 3 -> 2 while 4 writers write: no failed request, no lost write, no removed key back, no entry on two owners', async () => {
+    const db = await Pyshard.open({ transport, shards: 2, requestTimeout: 10_000, ...(transport === 'worker' ? { workers: 2 } : {}) })
+    try {
+      await db.createIndex('k')
+      const phases = new Set<string>()
+      const seen: number[] = []
+      db.on('mapChanged', (e) => seen.push(e.epoch))
+      const two: ClusterConfig = { transport, shards: [
+        { name: 'shard0', start: 0, end: 0.45 },
+        { name: 'shard1', start: 0.45, end: 1 },
+      ] }
+      const during: number[] = []
+      const run = await underLoad(db, async (ops) => {
+        const first = await db.reshard({ shards: 3 }, {
+          onProgress: (p: ReshardProgress) => {
+            phases.add(p.phase)
+            if (p.phase === 'copy' || p.phase === 'cut-over') during.push(ops())
+          },
+        })
+        assert.is(first.epoch, 2)
+        assert.ok(first.moved > 0)
+        assert.equal(db.map.shards.map((s) => s.name), ['shard0', 'shard1', 'shard2'])
+        const second = await db.reshard(two)
+        assert.is(second.epoch, 3)
+      })
+      assert.ok((during.at(-1) as number) > (during[0] as number), `the writers wrote while the data moved (${during.join(' -> ')})`)
+      assert.equal([...phases], ['plan', 'copy', 'catch-up', 'freeze', 'cut-over', 'cleanup', 'done'])
+      assert.equal(seen, [2, 3], 'mapChanged for each cut-over')
+      assert.equal(db.map.shards.map((s) => [s.name, s.start, s.end]), [['shard0', 0, 0.45], ['shard1', 0.45, 1]])
+      assert.equal(await db.indexes(), ['k'])
+      await matchesLog(db, run, 'after 2 -> 3 -> 2')
+    } finally {
+      await db.close()
+    }
+  })
+
+  test('a shard that joins gets every index first: it never answers INDEX_NOT_FOUND', async () => {
+    const db = await Pyshard.open({ transport, shards: 1, ...(transport === 'worker' ? { workers: 1 } : {}) })
+    try {
+      await db.createIndex('a')
+      await db.createIndex('empty')
+      await db.write('a', 'x', 1)
+      await db.reshard({ shards: 4 })
+      const stats = await db.stat()
+      assert.equal(stats.map((s) => s.indexes), [2, 2, 2, 2])
+      // Every shard answers for the empty index.
+      const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+      assert.equal(await db.readMany('empty', keys), keys.map(() => null))
+      assert.equal((await db.read('a', 'x'))?.record, 1)
+    } finally {
+      await db.close()
+    }
+  })
+
+  test.run()
+}
+
+const test = suite('db.reshard: refusals and data dirs')
+
+test('a store with a data dir reopens with the new map and every entry', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pyshard-reshard-'))
+  try {
+    const db = await Pyshard.open({ shards: 2, dataDir: dir, fsync: 'always' })
+    let config: ClusterConfig
+    try {
+      await db.createIndex('k')
+      await db.writeMany('k', Array.from({ length: 3000 }, (_, i) => [`k${i}`, i]))
+      await db.reshard({ shards: 3 })
+      await db.remove('k', 'k7')
+      config = db.map.config
+    } finally {
+      await db.close()
+    }
+    // The old map no longer matches the dirs: opening with it is refused, naming the dir.
+    await Pyshard.open({ shards: 2, dataDir: dir }).then(
+      async (db2) => { await db2.close(); assert.unreachable('the old map should be refused') },
+      (err: Error & { code?: string }) => assert.is(err.code, 'DATA_DIR'),
+    )
+    const again = await Pyshard.open({ config, dataDir: dir })
+    try {
+      const got = await again.readMany('k', Array.from({ length: 3000 }, (_, i) => `k${i}`))
+      assert.is(got.filter((e) => e === null).length, 1)
+      assert.is(got[7], null)
+      assert.is(got[2999]?.record, 2999)
+      const stats = await again.stat()
+      assert.is(stats.reduce((n, s) => n + s.count, 0), 2999)
+    } finally {
+      await again.close()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('refused: a second reshard while one runs, a bad target, and shards the store does not own', async () => {
+  const db = await Pyshard.open({ shards: 2 })
+  try {
+    await db.createIndex('k')
+    await db.writeMany('k', Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]))
+    const first = db.reshard({ shards: 3 })
+    assert.match((await rejectsWith(db.reshard({ shards: 4 }), 'BAD_REQUEST')).message, /already in progress/)
+    await first
+    await db.reshard({ shards: 0 }).then(() => assert.unreachable('shards: 0'), (err: Error) => {
+      assert.instance(err, TypeError)
+      assert.match(err.message, /options\.shards/)
+    })
+    assert.match((await rejectsWith(db.reshard({ transport: 'tcp', shards: [{ name: 'shard0', host: '127.0.0.1', port: 1 }] }), 'BAD_CONFIG')).message, /pyshard reshard/)
+    assert.match((await rejectsWith(db.reshard({ transport: 'worker', shards: [{ name: 'shard0' }, { name: 'shard1' }] }), 'BAD_CONFIG')).message, /memory shard/)
+    assert.is(db.map.epoch, 2, 'nothing changed after the refusals')
+    assert.is((await db.stat()).reduce((n, s) => n + s.count, 0), 5000)
+  } finally {
+    await db.close()
+  }
+})
+
+test.run()
