@@ -404,7 +404,7 @@ export class DataDir implements ShardJournal {
 
   /** Records (`undefined`: removes) a record of the shard's host; committed with the writes of this turn. */
   writeMeta(key: 'move', value: unknown): void {
-    this.#track(value === undefined ? this.#meta.remove(key) : this.#meta.put(key, value))
+    this.#write(this.#meta, key, value === undefined ? REMOVE : value)
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */
