@@ -53,7 +53,7 @@ export interface BootstrapServerOptions extends HostOptions {
    * cut-over, and must be finished by hand after it. @default none (nothing kept)
    */
   dataDir?: string
-  /** Entries per page a reshard copies (smaller pages stall each server less, at some cost in entries moved per second). @default 250 */
+  /** Entries per page a reshard copies (smaller pages stall each server less, at some cost in entries moved per second). @default 100 */
   reshardPageSize?: number
   /** Pause between two copied pages of a source during a reshard (ms; 0: none). @default 5 */
   reshardPageDelay?: number
@@ -129,11 +129,11 @@ function sameRange(a: { start: number; end: number }, b: { start: number; end: n
 }
 
 /**
- * How a reshard copies: pages of 250 entries with 5 ms between them. Measured with the servers in
+ * How a reshard copies: pages of 100 entries with 5 ms between them. Measured with the servers in
  * child processes (bench/results/reshard.md): client p99 during a move rose far less than with
- * pages of 2000 back to back, for about a fifth fewer entries moved per second.
+ * pages of 2000 back to back (or 250), for fewer entries moved per second.
  */
-const PAGE_SIZE = 250
+const PAGE_SIZE = 100
 const PAGE_DELAY = 5
 
 /** Loads a cluster config, assigns its shard servers, and serves the map. */
