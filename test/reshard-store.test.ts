@@ -11,79 +11,23 @@ import { join } from 'node:path'
 import { Pyshard } from '../src/index.js'
 import type { ClusterConfig, ReshardProgress } from '../src/index.js'
 import { rejectsWith } from './helpers/assert.js'
+import { checkAgainstLog, startWriters } from './helpers/reshard-writers.js'
+import type { Writers } from './helpers/reshard-writers.js'
 
 const KEYS = 20_000
-const WRITERS = 4
 
-/** A small deterministic generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 2 ** 32
-  }
-}
-
-interface Run { log: Map<string, number | null>; keys: string[]; phases: Set<string> }
-
-/** Fills the store, runs the writers while `moves` runs, and returns their log. */
-async function underLoad(db: Pyshard, moves: (ops: () => number) => Promise<void>, phases = new Set<string>()): Promise<Run> {
-  const keys = Array.from({ length: KEYS }, (_, i) => `key:${i}`)
-  const log = new Map<string, number | null>()
-  for (let i = 0; i < KEYS; i += 1000) await db.writeMany('k', keys.slice(i, i + 1000).map((k) => [k, 0]))
-  for (const k of keys) log.set(k, 0)
-  let stop = false
-  const failures: string[] = []
-  let ops = 0
-  const writer = async (w: number): Promise<void> => {
-    const next = rng(w + 1)
-    let v = 0
-    while (!stop) {
-      const key = keys[Math.floor(next() * (KEYS / WRITERS)) * WRITERS + w] as string
-      v++
-      try {
-        if (next() < 0.1) {
-          await db.remove('k', key)
-          log.set(key, null)
-        } else {
-          await db.write('k', key, v)
-          log.set(key, v)
-        }
-        ops++
-      } catch (err) {
-        failures.push(`${key}: ${(err as Error).message} (code ${(err as { code?: string }).code}, map epoch ${db.map.epoch})`)
-      }
-      // In-process shards answer at once: let the move's steps interleave with the writes.
-      if (v % 16 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
-  }
-  const writers = Array.from({ length: WRITERS }, (_, w) => writer(w))
+/** Runs `moves` while 4 writers write; no request may fail. */
+async function underLoad(db: Pyshard, moves: (ops: () => number) => Promise<void>): Promise<Writers> {
+  // In-process shards answer at once: the writers let the move's steps interleave with their writes.
+  const writers = await startWriters(db, 'k', KEYS, { retry: false, yieldEvery: 16 })
   try {
-    await moves(() => ops)
+    await moves(writers.acked)
   } finally {
-    stop = true
-    await Promise.all(writers)
+    await writers.stop()
   }
-  assert.equal(failures.slice(0, 5), [], `${failures.length} requests failed`)
-  assert.ok(ops > 0, 'the writers wrote during the moves')
-  return { log, keys, phases }
-}
-
-async function matchesLog(db: Pyshard, { log, keys }: Run, who: string): Promise<void> {
-  const got = await db.readMany('k', keys)
-  const wrong: string[] = []
-  got.forEach((e, i) => {
-    const want = log.get(keys[i] as string)
-    const have = e === null ? null : e.record
-    if (have !== want) wrong.push(`${keys[i]}: want ${want}, have ${JSON.stringify(have)}`)
-  })
-  assert.equal(wrong.slice(0, 5), [], `${who}: ${wrong.length} keys differ from the writers' log`)
-  const live = [...log.values()].filter((v) => v !== null).length
-  const stats = await db.stat()
-  assert.is(stats.reduce((n, s) => n + s.count, 0), live, `${who}: stat counts equal the live keys`)
-  assert.is(stats.reduce((n, s) => n + (s.handover ?? 0), 0), 0, `${who}: nothing left as handover`)
+  assert.equal(writers.failures.slice(0, 5), [], `${writers.failures.length} requests failed`)
+  assert.ok(writers.acked() > 0, 'the writers wrote during the moves')
+  return writers
 }
 
 for (const transport of ['memory', 'worker'] as const) {
@@ -119,7 +63,7 @@ for (const transport of ['memory', 'worker'] as const) {
       assert.equal(seen, [2, 3], 'mapChanged for each cut-over')
       assert.equal(db.map.shards.map((s) => [s.name, s.start, s.end]), [['shard0', 0, 0.45], ['shard1', 0.45, 1]])
       assert.equal(await db.indexes(), ['k'])
-      await matchesLog(db, run, 'after 2 -> 3 -> 2')
+      await checkAgainstLog(db, 'k', run, 'after 2 -> 3 -> 2')
     } finally {
       await db.close()
     }

@@ -1,8 +1,10 @@
 /**
- * Writers for resharding tests that kill processes: each writer owns a slice of the keys and
- * writes or removes them in a loop; an operation that fails (a killed server, a bootstrap that is
- * down) is retried, the same operation, until it is acknowledged, so the log of acknowledged
- * values is exact. `check` compares every key with the log and the shards' counts with the live keys.
+ * Writers for resharding tests (modeled on Redis Cluster's resharding test): each writer owns a
+ * slice of the keys and writes or removes them in a loop, and the log keeps the last acknowledged
+ * value of each key, so it is exact. Where processes are killed, an operation that fails is
+ * retried, the same operation, until it is acknowledged; where no request may fail (`retry:
+ * false`) a failure is recorded instead. `checkAgainstLog` compares every key with the log and
+ * the shards' counts with the live keys.
  */
 import * as assert from 'uvu/assert'
 import type { Pyshard } from '../../src/index.js'
@@ -13,8 +15,19 @@ export interface Writers {
   log: Map<string, number | null>
   /** Operations acknowledged so far. */
   acked(): number
+  /** Operations that failed (only with `retry: false`). */
+  failures: string[]
   /** Stops the writers (each finishes its operation in flight). */
   stop(): Promise<void>
+}
+
+export interface WriterOptions {
+  /** How many writers. @default 4 */
+  count?: number
+  /** Retry a failed operation until acknowledged (true), or record it in `failures` (false). @default true */
+  retry?: boolean
+  /** Let the event loop turn every this many operations (in-process shards answer at once). @default never */
+  yieldEvery?: number
 }
 
 function rng(seed: number): () => number {
@@ -27,13 +40,15 @@ function rng(seed: number): () => number {
   }
 }
 
-/** Writes `n` keys (value 0) into `index`, then starts `count` writers over them. */
-export async function startWriters(db: Pyshard, index: string, n: number, count = 4): Promise<Writers> {
+/** Writes `n` keys (value 0) into `index`, then starts the writers over them. */
+export async function startWriters(db: Pyshard, index: string, n: number, options: WriterOptions = {}): Promise<Writers> {
+  const { count = 4, retry = true, yieldEvery = 0 } = options
   const keys = Array.from({ length: n }, (_, i) => `key:${i}`)
   for (let i = 0; i < n; i += 1000) await db.writeMany(index, keys.slice(i, i + 1000).map((k) => [k, 0]))
   const log = new Map<string, number | null>(keys.map((k) => [k, 0]))
   let stopped = false
   let acked = 0
+  const failures: string[] = []
   const writer = async (w: number): Promise<void> => {
     const next = rng(w + 1)
     let v = 0
@@ -41,23 +56,31 @@ export async function startWriters(db: Pyshard, index: string, n: number, count 
       const key = keys[Math.floor(next() * (n / count)) * count + w] as string
       const remove = next() < 0.1
       v++
-      for (;;) {
+      let done = false
+      while (!done) {
         try {
           if (remove) await db.remove(index, key)
           else await db.write(index, key, v)
-          break
-        } catch {
+          done = true
+        } catch (err) {
+          if (!retry) {
+            failures.push(`${key}: ${(err as Error).message} (code ${(err as { code?: string }).code}, map epoch ${db.map.epoch})`)
+            break
+          }
           // Not acknowledged: the same operation again (the log must be exact).
           await new Promise((resolve) => setTimeout(resolve, 20))
         }
       }
-      log.set(key, remove ? null : v)
-      acked++
+      if (done) {
+        log.set(key, remove ? null : v)
+        acked++
+      }
+      if (yieldEvery > 0 && v % yieldEvery === 0) await new Promise((resolve) => setImmediate(resolve))
     }
   }
   const running = Array.from({ length: count }, (_, w) => writer(w))
   return {
-    keys, log, acked: () => acked,
+    keys, log, failures, acked: () => acked,
     async stop() {
       stopped = true
       await Promise.all(running)
