@@ -36,8 +36,8 @@ export const REDIS_CAPS = {
   staleStore: 'a redis shard\'s range is fixed by its config: it never answers MOVED',
 } as const
 
-/** Why stores that own their shards (memory, worker) cannot meet MOVED. */
-export const OWN_SHARDS = 'the store owns its shards: their ranges never move under it, so no request meets MOVED'
+/** Why stores that own their shards (memory, worker) never hold a stale map. */
+export const OWN_SHARDS = 'the store owns its shards: they move only by its own db.reshard, which publishes the new map itself (mapChanged there: test/reshard-store.test.ts), so its map is never stale'
 
 /** A store a runner opened for a concern. */
 export interface OpenedStore {
@@ -78,7 +78,7 @@ export interface Caps {
    * Opens a store whose map is older than its cluster's (one shard where the cluster has
    * split [0, 1) in halves), over a cluster where `index` exists on every shard: a request for
    * the upper half meets MOVED and the store takes the newer map (`mapChanged`). A reason
-   * string where shards never move under a store (in-process and worker shards).
+   * string where a store's map cannot be stale (in-process and worker shards move only by `db.reshard`).
    */
   staleStore?: ((index: string) => Promise<OpenedStore>) | string
 }
