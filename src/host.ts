@@ -288,7 +288,9 @@ export class ShardHost {
         // The cut-over (an assignment at a newer epoch: the new owner already holds the range) ends
         // the move, so a key there answers MOVED, never TRY_AGAIN, even if `migrateEnd` never
         // comes. A move restored after a restart has no coordinator left: whoever assigns the shard ends it.
-        if (move.restored || this.#shard.settings.epoch > move.epoch) this.#endMove()
+        // A committed move ends only at the cut-over's assignment (or migrateEnd): the old assignment
+        // sent to a restarted source must not lift a freeze its destination already relies on.
+        if ((move.restored && !move.committed) || this.#shard.settings.epoch > move.epoch) this.#endMove()
         return r
       }
       default:

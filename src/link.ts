@@ -128,6 +128,7 @@ export class Link<Out, In> {
   #maxReconnectDelay: number
   #reconnect: boolean
   #onUp: ((first: boolean) => void) | undefined
+  #opens = 0
   #onDown: ((error: Error) => void) | undefined
   #now: () => number
 
@@ -180,6 +181,9 @@ export class Link<Out, In> {
 
   /** Whether the carrier is ready now. */
   get up(): boolean { return this.#state === 'up' }
+
+  /** How many times the channel came up (a reconnect, or a restarted worker, raises it). */
+  get opens(): number { return this.#opens }
 
   /** Requests sent and not yet answered. */
   get inflight(): number { return this.#inflight.size }
@@ -496,6 +500,7 @@ export class Link<Out, In> {
         this.#lastError = null
         const first = !this.#everUp
         this.#everUp = true
+        this.#opens++
         const queue = this.#queue
         this.#queue = []
         this.#queued = 0

@@ -20,7 +20,7 @@
  * driver's `checkpoint` lets a coordinator that can restart record that the move must be
  * finished (`finishReshard`) rather than rolled back (`rollBackReshard`).
  */
-import { BadConfigError, PyshardError, TimeoutError } from './errors.js'
+import { BadConfigError, PyshardError, ShardUnavailableError, TimeoutError } from './errors.js'
 import { hashKey } from './hash.js'
 import type { ShardSpec } from './shard-map.js'
 import type { ExportPage, MovedEntry, Range, ShardSettings } from './shard.js'
@@ -57,6 +57,13 @@ export interface ReshardResult {
 export interface ReshardDriver {
   /** Sends one admin request to shard `name` (of either map) and answers its value; rejects with its error. */
   call(name: string, req: Request): Promise<unknown>
+  /**
+   * How many times the connection to shard `name` came up (`ShardClient.opens`), or undefined
+   * where it cannot restart. A destination whose count changes during the copy may have restarted
+   * and dropped what it received (a shard drops entries outside its range at start-up): the
+   * move rolls back. @default none (never checked)
+   */
+  opens?: ((name: string) => number | undefined) | undefined
   /** The indexes every shard of the new map must have before it takes a range. */
   indexes: readonly string[]
   /** Puts the new map (at `epoch`) in force for clients; called once every shard holds its new range. */
@@ -165,7 +172,16 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
   const call = driver.call
   report('plan')
 
+  // Set once a step failed: the other sources' loops stop before their next page or import.
+  let aborted = false
+  const running: Promise<unknown>[] = []
+  const each = <T>(names: string[], step: (name: string) => Promise<T>): Promise<T[]> => {
+    const all = names.map(step)
+    running.push(...all)
+    return Promise.all(all)
+  }
   const deliver = async (from: string, entries: MovedEntry[]): Promise<void> => {
+    if (aborted) throw new Error('the reshard is rolling back')
     const byDest = new Map<string, MovedEntry[]>()
     for (const e of entries) {
       const hash = hashKey(e.index, e.key)
@@ -201,6 +217,7 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
       // Leftovers of an abandoned move (entries outside what the destination owns) would come back.
       await call(name, { op: 'dropRange', ranges: rangesOf(name, 'to') })
     }
+    const opensAt = new Map(destinations.map((name) => [name, driver.opens?.(name)]))
     await Promise.all(sources.map((name) => call(name, { op: 'migrateStart', ranges: rangesOf(name, 'from'), lease })))
     // The sources end the move by themselves if this coordinator stops calling (it died).
     keepalive = setInterval(() => {
@@ -208,10 +225,11 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
     }, Math.max(1, Math.floor(lease / 4)))
     keepalive.unref()
     report('copy')
-    await Promise.all(sources.map(async (name) => {
+    await each(sources, async (name) => {
       const ranges = rangesOf(name, 'from')
       let cursor = 0
       do {
+        if (aborted) return
         const page = (await call(name, { op: 'exportRange', ranges, cursor, count: pageSize })) as ExportPage
         await deliver(name, page.entries)
         report()
@@ -219,26 +237,30 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
         // Between pages the source serves (and shards in this thread let waiting requests run).
         if (cursor !== 0) await pause(pageDelay)
       } while (cursor !== 0)
-    }))
+    })
     report('catch-up')
     for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
-      const counts = await Promise.all(sources.map(async (name) => {
+      const counts = await each(sources, async (name) => {
         const dirty = (await call(name, { op: 'migrateDirty' })) as MovedEntry[]
         await deliver(name, dirty)
         return dirty.length
-      }))
+      })
       if (counts.reduce((a, b) => a + b, 0) < CATCH_UP_SMALL) break
       await pause(0)
     }
     report('freeze')
     frozenAt = Date.now()
     // Freeze and read the last changes in one round trip (a shard answers its requests in order).
-    await Promise.all(sources.map(async (name) => {
-      const frozen = call(name, { op: 'migrateFreeze' })
-      const dirty = call(name, { op: 'migrateDirty' })
-      await frozen
-      await deliver(name, (await dirty) as MovedEntry[])
-    }))
+    await each(sources, async (name) => {
+      const [, dirty] = await Promise.all([call(name, { op: 'migrateFreeze' }), call(name, { op: 'migrateDirty' })])
+      await deliver(name, dirty as MovedEntry[])
+    })
+    // A destination that came up again since it was cleared may have restarted and dropped its copies.
+    for (const [name, at] of opensAt) {
+      if (at !== undefined && driver.opens?.(name) !== at) {
+        throw new ShardUnavailableError(`shard "${name}" reconnected while it received a moving range (it may have restarted and lost the copies); the move rolls back`)
+      }
+    }
     // Every source now holds its freeze until its new assignment, whatever its lease; one whose
     // lease ran out (it took writes since) fails here and the move rolls back.
     await Promise.all(sources.map((name) => call(name, { op: 'migrateCommit' })))
@@ -247,6 +269,9 @@ export async function reshardData(old: readonly ShardSpec[], oldEpoch: number, n
     report('cut-over')
   } catch (err) {
     if (keepalive !== undefined) clearInterval(keepalive)
+    // No copy may land after the roll-back has cleared the destinations.
+    aborted = true
+    await Promise.allSettled(running)
     // Roll back: the sources keep everything and take writes again; the copies go.
     await rollBackReshard(old, next, driver)
     report('rolled-back')

@@ -263,7 +263,12 @@ export class Router {
       if (movedChannel.hasSubscribers) movedChannel.publish({ epoch: this.#map.epoch, requests: moved })
       // The store's own reshard publishes its map at the end of the cut-over; other maps come from the source.
       if (this.#mapSource !== undefined) await this.#refresh()
-      else if (this.#cutover !== null) await this.#cutover
+      else if (this.#cutover !== null) {
+        const left = this.#ctx.requestTimeout - (Date.now() - start)
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([this.#cutover, new Promise((resolve) => { timer = setTimeout(resolve, Math.max(0, left)) })])
+        clearTimeout(timer)
+      }
       // The shard already holds a newer map than the one served: the cut-over is not published yet.
       if (newest > this.#map.epoch) wait = true
       else if (!wait && attempt >= this.#maxRetries) return out
@@ -346,6 +351,20 @@ export class Router {
     for (const st of fresh) byName.set(st.spec.name, st)
     const state = (name: string): ShardState => byName.get(name) as ShardState
     let publish!: () => void
+    let cutOver = false
+    /** Puts the new map in force: the router's map and shards, then the requests waiting on MOVED. */
+    const inForce = async (): Promise<void> => {
+      if (this.#map.epoch === epoch) return
+      const map = await checkMap(ShardMap.parse({ ...next.config, epoch }, transportNames()))
+      this.#states = map.shards.map((spec) => {
+        const st = state(spec.name)
+        st.spec = spec
+        return st
+      })
+      this.#map = map
+      publish()
+      this.#ctx.emit('mapChanged', { epoch, previous: old.epoch })
+    }
     this.#cutover = new Promise((resolve) => { publish = resolve })
     try {
       const result = await reshardData(old.shards, old.epoch, next.shards, epoch, {
@@ -356,20 +375,12 @@ export class Router {
         },
         indexes: [...indexes],
         report,
+        opens: (name) => state(name).client.opens?.(),
+        checkpoint: () => { cutOver = true },
         // The shards answer in this process: copy in pages of 500 and let waiting requests run between them.
         pageSize: 500,
         pageDelay: 0,
-        publish: async () => {
-          const map = await checkMap(ShardMap.parse({ ...next.config, epoch }, transportNames()))
-          this.#states = map.shards.map((spec) => {
-            const st = state(spec.name)
-            st.spec = spec
-            return st
-          })
-          this.#map = map
-          publish()
-          this.#ctx.emit('mapChanged', { epoch, previous: old.epoch })
-        },
+        publish: inForce,
       })
       const kept = new Set(next.shards.map((s) => s.name))
       await Promise.allSettled([...byName.values()].filter((st) => !kept.has(st.spec.name)).map((st) => {
@@ -378,8 +389,10 @@ export class Router {
       }))
       return result
     } catch (err) {
-      // Rolled back: the new shards go. (After the cut-over the new map stands; nothing to undo.)
-      if (this.#map === old) await Promise.allSettled(fresh.map((st) => st.client.close()))
+      // Rolled back: the new shards go. After the cut-over the new map stands (the shards were
+      // assigned to it, the new ones may hold the only copy): it is put in force, and the error says what failed.
+      if (!cutOver) await Promise.allSettled(fresh.map((st) => st.client.close()))
+      else await inForce().catch(() => {})
       throw err
     } finally {
       publish()

@@ -27,6 +27,12 @@ export interface ShardClient {
    * `fail`, saving a promise and a hop per batch on latency-bound paths.
    */
   submit?(batch: Request[], done: (responses: Response[]) => void, fail: (err: unknown) => void): void
+  /**
+   * How many times the connection to the shard came up. A change while a reshard copies to it
+   * means it may have restarted (and dropped the copies): the move rolls back. Absent for shards
+   * in this thread, which cannot restart.
+   */
+  opens?(): number
   /** Finishes what is in flight, then releases the shard. */
   close(): Promise<void>
 }

@@ -139,6 +139,9 @@ test('a restored move lifts with its lease unless committed; an assignment ends 
   h = await reopen(ctx, h, dir)
   await new Promise((resolve) => setTimeout(resolve, 100))
   assert.is(code(write(h, 'k', 2)), 'TRY_AGAIN', 'a committed move stays frozen across the restart, past its lease')
+  // The old assignment again (a bootstrap that re-assigns a restarted server) must not lift it.
+  assert.ok(h.execute({ op: 'configure', settings: { name: 'a', start: 0, end: 1, size: 1e9, onFull: 'reject', epoch: 1 } }).ok)
+  assert.is(code(write(h, 'k', 2)), 'TRY_AGAIN', 'a committed move is not ended by the assignment it was moving away from')
   // The cut-over's assignment (a narrower range at the new epoch) ends it.
   const mid = hashKey('i', 'k') < 0.5 ? 0.75 : 0.25
   const settings = { name: 'a', start: 0, end: 1, size: 1e9, onFull: 'reject' as const, epoch: 2 }

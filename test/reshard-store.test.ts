@@ -5,6 +5,7 @@
 // owners, nothing left as handover).
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -88,6 +89,45 @@ for (const transport of ['memory', 'worker'] as const) {
   })
 
   test.run()
+}
+
+const restart = suite('db.reshard: a destination that restarts mid-copy')
+
+{
+  restart('a worker shard that dies while it receives a range: the move rolls back, nothing is lost, a second reshard completes', async () => {
+    const workers: { worker: { terminate(): Promise<number> }; shards: string[] }[] = []
+    const onStart = (msg: unknown): void => { workers.push(msg as (typeof workers)[number]) }
+    subscribe('pyshard:worker:start', onStart)
+    const db = await Pyshard.open({ transport: 'worker', shards: 2, workers: 2 })
+    try {
+      await db.createIndex('k')
+      await db.writeMany('k', Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]))
+      let killed = false
+      const failed = await db.reshard({ shards: 3 }, {
+        onProgress: (p) => {
+          // After the first copied page, the new shard's worker dies (and restarts empty).
+          if (p.phase === 'copy' && p.moved > 0 && !killed) {
+            killed = true
+            void workers.find((w) => w.shards.includes('shard2'))?.worker.terminate()
+          }
+        },
+      }).then(() => null, (err: Error & { code?: string }) => err)
+      assert.ok(killed, 'the destination was killed mid-copy')
+      assert.ok(failed !== null, 'the reshard must not complete over a destination that lost its copies')
+      assert.is(db.map.epoch, 1, 'the old map stays in force')
+      const got = await db.readMany('k', Array.from({ length: 5000 }, (_, i) => `k${i}`))
+      assert.is(got.filter((e, i) => e?.record !== i).length, 0, 'every entry is still there')
+      const done = await db.reshard({ shards: 3 })
+      assert.is(done.epoch, 2)
+      const again = await db.readMany('k', Array.from({ length: 5000 }, (_, i) => `k${i}`))
+      assert.is(again.filter((e, i) => e?.record !== i).length, 0, 'every entry survives the second reshard')
+      assert.is((await db.stat()).reduce((n, s) => n + s.count, 0), 5000)
+    } finally {
+      unsubscribe('pyshard:worker:start', onStart)
+      await db.close()
+    }
+  })
+  restart.run()
 }
 
 const test = suite('db.reshard: refusals and data dirs')

@@ -405,6 +405,8 @@ export class DataDir implements ShardJournal {
   /** Records (`undefined`: removes) a record of the shard's host; committed with the writes of this turn. */
   writeMeta(key: 'move', value: unknown): void {
     this.#write(this.#meta, key, value === undefined ? REMOVE : value)
+    // The move record is a promise to the coordinator: committed before the answer leaves.
+    if (this.fsync !== 'always') this.#commit()
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */

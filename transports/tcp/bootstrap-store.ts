@@ -84,7 +84,8 @@ export class BootstrapStore {
   setReshard(record: ReshardRecord | undefined): Promise<void> { return this.#put('reshard', record) }
 
   async #put(key: string, value: unknown): Promise<void> {
-    if (this.#closed) return
+    // A record that cannot be kept must not pass for kept (the cut-over waits on it).
+    if (this.#closed) throw new DataDirError(`bootstrap data dir: "${key}" cannot be recorded, the store is closed`)
     // lmdb syncs each commit to disk (this dir is opened without noSync).
     await (value === undefined ? this.#root.remove(key) : this.#root.put(key, value))
   }

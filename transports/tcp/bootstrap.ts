@@ -236,7 +236,14 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     this.#map = map
     this.#served = publicConfig(map)
     const host = new FrameHost(hostOptions, 'bootstrap', { batch: (requests, admin) => requests.map((r) => this.#answer(r, admin)) })
-    const address = await host.listen()
+    let address: Awaited<ReturnType<FrameHost['listen']>>
+    try {
+      address = await host.listen()
+    } catch (err) {
+      // The port is taken (or the like): the data dir is given back, so a later listen() can open it.
+      await this.close()
+      throw err
+    }
     this.#host = host
 
     this.#ctx = {
@@ -594,6 +601,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
           if (hold === 'copy' && req.op === 'exportRange' && req.cursor !== 0) await holdHere(hold)
           return call(member(name).client as TcpShardClient, req)
         },
+        opens: (name) => member(name).client?.opens(),
         checkpoint: async () => {
           await store?.setReshard({ ...record, cutOver: true })
           cutOver = true

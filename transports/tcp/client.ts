@@ -350,6 +350,11 @@ export class TcpShardClient implements ShardClient {
     return out
   }
 
+  /** How many times the connection came up (see `ShardClient.opens`). */
+  opens(): number {
+    return this.#conn.opens
+  }
+
   /** Connects now (instead of on the first request). */
   connect(): Promise<void> {
     return this.#conn.connect()

@@ -454,6 +454,8 @@ export const transport: Transport = {
       return {
         send: (batch) => new Promise((resolve, reject) => group.submit(shard, batch, resolve, reject)),
         submit: (batch, done, fail) => group.submit(shard, batch, done, fail),
+        // A restarted worker comes back with only what its data dir kept.
+        opens: () => group.link.opens,
         close: () => {
           if (closed) return Promise.resolve()
           closed = true
