@@ -8,31 +8,17 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { Pyshard, hashKey } from '../src/index.js'
 import { BootstrapClient } from '../transports/tcp/bootstrap-client.js'
-import type { ClusterConfig } from '../src/index.js'
 import { startRunning } from './helpers/cli.js'
 import type { Running } from './helpers/cli.js'
-import { crashSuite, startChildShard } from './helpers/crash-shard.js'
+import { crashSuite, reshardCluster } from './helpers/crash-shard.js'
 import { freePort } from './helpers/ports.js'
 import { checkAgainstLog, startWriters, until } from './helpers/reshard-writers.js'
 
 const test = crashSuite('crash: kill -9 of the bootstrap server mid-reshard', 'pyshard-crash-reshard-boot-')
 
 test('killed in the copy: rolled back on restart; killed after the cut-over began: finished on restart', async (ctx) => {
-  const [a, b, c] = [
-    await startChildShard(join(ctx.dir, 'a'), 'everysec'),
-    await startChildShard(join(ctx.dir, 'b'), 'everysec'),
-    await startChildShard(join(ctx.dir, 'c'), 'everysec'),
-  ]
-  ctx.shards.push(a, b, c)
-  const two: ClusterConfig = { transport: 'tcp', shards: [
-    { name: 'shard0', start: 0, end: 0.5, host: '127.0.0.1', port: a.port },
-    { name: 'shard1', start: 0.5, end: 1, host: '127.0.0.1', port: b.port },
-  ] }
-  const three: ClusterConfig = { transport: 'tcp', shards: [
-    { name: 'shard0', start: 0, end: 0.3, host: '127.0.0.1', port: a.port },
-    { name: 'shard1', start: 0.3, end: 0.7, host: '127.0.0.1', port: b.port },
-    { name: 'shard2', start: 0.7, end: 1, host: '127.0.0.1', port: c.port },
-  ] }
+  const { shards: [, , c], two, three: threeAt } = await reshardCluster(ctx, 'everysec')
+  const three = threeAt(c.port)
   const file = join(ctx.dir, 'cluster.json')
   writeFileSync(file, JSON.stringify(two))
   const port = await freePort()

@@ -8,28 +8,13 @@ import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { Pyshard } from '../src/index.js'
 import { BootstrapServer } from '../transports/tcp/servers.js'
-import type { ClusterConfig } from '../src/index.js'
-import { crashSuite, startChildShard } from './helpers/crash-shard.js'
+import { crashSuite, reshardCluster, startChildShard } from './helpers/crash-shard.js'
 import { checkAgainstLog, startWriters, until } from './helpers/reshard-writers.js'
 
 const test = crashSuite('crash: kill -9 of the destination mid-reshard', 'pyshard-crash-reshard-dest-')
 
 test('the reshard rolls back, nothing acknowledged is lost, and a second reshard completes', async (ctx) => {
-  const [a, b, c] = [
-    await startChildShard(join(ctx.dir, 'a'), 'always'),
-    await startChildShard(join(ctx.dir, 'b'), 'always'),
-    await startChildShard(join(ctx.dir, 'c'), 'always'),
-  ]
-  ctx.shards.push(a, b, c)
-  const two: ClusterConfig = { transport: 'tcp', shards: [
-    { name: 'shard0', start: 0, end: 0.5, host: '127.0.0.1', port: a.port },
-    { name: 'shard1', start: 0.5, end: 1, host: '127.0.0.1', port: b.port },
-  ] }
-  const three = (cPort: number): ClusterConfig => ({ transport: 'tcp', shards: [
-    { name: 'shard0', start: 0, end: 0.3, host: '127.0.0.1', port: a.port },
-    { name: 'shard1', start: 0.3, end: 0.7, host: '127.0.0.1', port: b.port },
-    { name: 'shard2', start: 0.7, end: 1, host: '127.0.0.1', port: cPort },
-  ] })
+  const { shards: [, , c], two, three } = await reshardCluster(ctx, 'always')
   const bootstrap = new BootstrapServer({ config: two, healthInterval: 60_000, requestTimeout: 2000 })
   const { port } = await bootstrap.listen()
   try {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { suite } from 'uvu'
 import type { Test } from 'uvu'
 import { Pyshard } from '../../src/index.js'
+import type { ClusterConfig } from '../../src/index.js'
 import { spawnCli } from './cli.js'
 
 export interface ChildShard {
@@ -75,4 +76,26 @@ export function crashSuite(name: string, prefix: string): Test<CrashCtx> {
     rmSync(ctx.dir, { recursive: true, force: true })
   })
   return test
+}
+
+/**
+ * Three child shard servers (a, b, c) under the suite's dir, stopped by its after hook, and the
+ * maps a reshard test moves between: `two` (a, b halves) and `three(cPort)` (a, b, c at 0.3/0.7).
+ */
+export async function reshardCluster(ctx: CrashCtx, fsync: 'always' | 'everysec' | 'no'): Promise<{
+  shards: [ChildShard, ChildShard, ChildShard]; two: ClusterConfig; three: (cPort: number) => ClusterConfig
+}> {
+  const shards: [ChildShard, ChildShard, ChildShard] = [
+    await startChildShard(join(ctx.dir, 'a'), fsync),
+    await startChildShard(join(ctx.dir, 'b'), fsync),
+    await startChildShard(join(ctx.dir, 'c'), fsync),
+  ]
+  ctx.shards.push(...shards)
+  const [a, b] = shards
+  const at = (name: string, start: number, end: number, port: number): ClusterConfig['shards'][number] => ({ name, start, end, host: '127.0.0.1', port })
+  return {
+    shards,
+    two: { transport: 'tcp', shards: [at('shard0', 0, 0.5, a.port), at('shard1', 0.5, 1, b.port)] },
+    three: (cPort) => ({ transport: 'tcp', shards: [at('shard0', 0, 0.3, a.port), at('shard1', 0.3, 0.7, b.port), at('shard2', 0.7, 1, cPort)] }),
+  }
 }
