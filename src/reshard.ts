@@ -22,7 +22,7 @@
  */
 import { BadConfigError, PyshardError, ShardUnavailableError, TimeoutError } from './errors.js'
 import { hashKey } from './hash.js'
-import type { ShardSpec } from './shard-map.js'
+import type { ShardConfig, ShardSpec } from './shard-map.js'
 import type { ExportPage, MovedEntry, Range, ShardSettings } from './shard.js'
 import type { Request } from './protocol.js'
 import { MIGRATE_LEASE_MS } from './host.js'
@@ -117,16 +117,15 @@ export function planMoves(old: readonly ShardSpec[], next: readonly ShardSpec[])
 }
 
 /**
- * A new map for the same shards split evenly `n` ways (`db.reshard({ shards: n })`): the first
- * shards keep their names, settings and transport; new ones are named `shard<i>` (skipping names
- * in use) and copy the last shard's settings.
+ * The shards of a new map split evenly `n` ways (`db.reshard({ shards: n })`), for
+ * `ShardMap.parse` to give their ranges: the first keep their names, settings and transport; new
+ * ones are named `shard<i>` (skipping names in use) and copy the last shard's settings.
  */
-export function evenSplit(current: readonly ShardSpec[], n: number): ShardSpec[] {
+export function evenSplit(current: readonly ShardSpec[], n: number): ShardConfig[] {
   const taken = new Set(current.map((s) => s.name))
   const last = current[current.length - 1] as ShardSpec
-  const out: ShardSpec[] = []
   let fresh = 0
-  for (let i = 0; i < n; i++) {
+  return Array.from({ length: n }, (_, i) => {
     let base = current[i]
     if (base === undefined) {
       let name: string
@@ -135,9 +134,10 @@ export function evenSplit(current: readonly ShardSpec[], n: number): ShardSpec[]
       taken.add(name)
       base = { ...last, name }
     }
-    out.push({ ...base, start: i / n, end: i === n - 1 ? 1 : (i + 1) / n })
-  }
-  return out
+    // No range: the map splits [0,1) evenly over shards that give none, as for a new store.
+    const { start: _start, end: _end, ...rest } = base
+    return rest
+  })
 }
 
 function settingsOf(spec: ShardSpec, epoch: number, owns = true): ShardSettings {
@@ -325,7 +325,7 @@ export async function finishReshard(old: readonly ShardSpec[], next: readonly Sh
         if (Date.now() + delay > deadline) {
           throw new TimeoutError(`reshard to epoch ${epoch}: the new map stands but ${what} still fails: ${(err as Error).message}`, { cause: err })
         }
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await pause(delay)
       }
     }
   }
