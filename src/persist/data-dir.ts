@@ -1,11 +1,16 @@
 /**
  * A shard's data dir: an lmdb environment that records every change the Shard makes (it is the
  * Shard's journal) and loads the Shard back at start-up. The in-memory Shard stays the serving
- * copy; lmdb is written behind it. Writes issued in one event-loop turn are one lmdb
- * transaction; the fsync policy decides when a commit reaches the disk. With `everysec` and `no`
- * the turn's changes are queued and committed in one synchronous transaction once the turn's
- * answers are out (setImmediate); with `always` they go to lmdb-js's writer thread, whose commit
- * is flushed off this thread (`durable()`).
+ * copy; lmdb is written behind it. Every change is queued here and the queue is committed in
+ * one lmdb transaction once the turn's answers are out (setImmediate); the fsync policy decides
+ * how:
+ * - `no`: a synchronous transaction on this thread, never flushed by lmdb (the OS writes it out).
+ * - `everysec` and `always`: an asynchronous transaction: the queue is written into it on this
+ *   thread, and lmdb-js's writer thread commits and flushes it, so the disk is never waited for
+ *   here. One such transaction is in flight at a time; what is queued meanwhile goes in the next.
+ *   `everysec` uses lmdb-js's overlapping sync (the commit is flushed right after it, in the
+ *   background, and a crash of the machine falls back to the last flushed commit); `always`
+ *   flushes before the commit resolves, and its answers wait for that (`durable()`).
  *
  * Layout (three named databases, no hand-written format):
  * - `meta`: `format` ({ format, version }), `assignment` (name, range, size, policy, epoch),
@@ -54,8 +59,11 @@ export const LOCK_FILE = 'pyshard.lock'
 const MAX_DIRECT_KEY = 1900
 /** Removals per commit when a dropped index's entries are swept. */
 const SWEEP_CHUNK = 10_000
-/** `everysec`: how often the data is flushed to disk. */
-const SYNC_EVERY_MS = 1000
+/**
+ * Changes queued while a commit is in flight (the disk is slower than the writes): past this
+ * many, the queue is committed synchronously, which holds this thread until the disk catches up.
+ */
+const MAX_QUEUED = 200_000
 
 const held = new Set<string>()
 /** A queued removal (see `DataDir.#queue`). */
@@ -193,14 +201,14 @@ function prefix(id: number): Buffer {
 
 type Stored = [expires: number, doc: Json, key?: string]
 
-/** lmdb-js has `sync` (a forced flush of the environment) but does not declare it. */
-type Root = RootDatabase & { sync(done: (err?: unknown) => void): void }
+/** Someone waiting for a commit (`always`: a flush) that covers change number `seq`. */
+interface Waiter { seq: number; promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void }
 
 /** An open data dir: the shard's journal, with the fsync policy and the durable promise. */
 export class DataDir implements ShardJournal {
   readonly path: string
   readonly fsync: Fsync
-  readonly #root: Root
+  readonly #root: RootDatabase
   readonly #meta: Database<unknown, string>
   readonly #indexes: Database<string, number>
   readonly #entries: Database<Stored, Buffer | string>
@@ -209,23 +217,20 @@ export class DataDir implements ShardJournal {
   readonly #onError: (error: Error) => void
   readonly #release: () => void
   #nextId = 1
-  /** Writes issued, and how many of them are known to be on disk (`always`). */
+  /** Changes recorded, and how many of them are committed (`always`: and flushed). */
   #seq = 0
-  #durableSeq = 0
-  #waiting: Promise<void> | null = null
-  #waitingFor = 0
-  /** The commit promise of the latest turn's writes (lmdb-js gives one per batch). */
-  #last: Promise<unknown> | null = null
+  #doneSeq = 0
+  /** Waiting for `#doneSeq` to reach their change, oldest first. */
+  readonly #waiters: Waiter[] = []
+  /** An asynchronous transaction is on its way (`everysec`, `always`). */
+  #inFlight = false
   #failed: Error | null = null
-  #syncTimer: NodeJS.Timeout | null = null
-  #syncedSeq = 0
   #closed = false
   #sweeping: Promise<void> = Promise.resolve()
   /**
-   * `everysec` and `no`: changes wait here (flat: database, key, value or REMOVE, index id) and are committed
-   * together once per event-loop turn, in one synchronous transaction on this thread. lmdb-js's
-   * asynchronous writes cost more (each transaction starts work on a writer thread and settles
-   * promises); `always` keeps them for their flush, which runs off this thread.
+   * Changes wait here (flat: database, key, value or REMOVE, index id) until the next commit
+   * takes them all, in order. lmdb-js's own asynchronous `put` would encode each one for its
+   * writer thread and settle a promise per turn; the queue costs one array slot per field.
    */
   readonly #queue: unknown[] = []
   #queued: NodeJS.Immediate | null = null
@@ -234,7 +239,7 @@ export class DataDir implements ShardJournal {
   constructor(path: string, root: RootDatabase, fsync: Fsync, onError: (error: Error) => void, release: () => void) {
     this.path = path
     this.fsync = fsync
-    this.#root = root as Root
+    this.#root = root
     this.#meta = root.openDB<unknown, string>({ name: 'meta', encoding: 'json' })
     this.#indexes = root.openDB<string, number>({ name: 'indexes', keyEncoding: 'uint32', encoding: 'json' })
     this.#entries = root.openDB<Stored, Buffer | string>({ name: 'entries', keyEncoder: this.#keys, encoding: 'json' } as never)
@@ -304,7 +309,7 @@ export class DataDir implements ShardJournal {
     for (const e of shard.dump()) this.put(e.index, e.key, e.doc, e.expires)
     // The format record goes last, in the same commit: a crash before it leaves a dir that imports again.
     this.#write(this.#meta, 'format', { format: FORMAT, version: VERSION })
-    this.#commit()
+    this.#commitNow()
     await this.#root.flushed
     if (this.#failed !== null) throw fail(this.path, `could not be written: ${this.#failed.message}`, this.#failed)
     if (existsSync(old)) renameSync(old, `${old}.imported`)
@@ -315,61 +320,92 @@ export class DataDir implements ShardJournal {
 
   #start(shard: Shard): void {
     shard.setJournal(this)
-    if (this.fsync === 'everysec') {
-      this.#syncTimer = setInterval(() => this.#sync(), SYNC_EVERY_MS)
-      this.#syncTimer.unref()
-    }
   }
 
-  #sync(): void {
-    if (this.#syncedSeq === this.#seq || this.#closed) return
-    this.#commit()
-    const seq = this.#seq
-    this.#root.sync((err?: unknown) => {
-      if (err) this.#error(err)
-      else if (this.#syncedSeq < seq) this.#syncedSeq = seq
-    })
-  }
-
-  /** Records one change: queued for this turn's commit, or (`always`) handed to lmdb-js at once. */
+  /** Records one change, for the commit after this turn's answers. */
   #write(db: Database<any, any>, key: unknown, value: unknown, id = 0): void {
-    if (this.fsync === 'always') {
-      this.#keys.id = id
-      this.#track(value === REMOVE ? db.remove(key) : db.put(key, value))
-      return
-    }
     this.#seq++
     this.#queue.push(db, key, value, id)
-    this.#queued ??= setImmediate(this.#commitQueued)
+    if (this.#queue.length > MAX_QUEUED * 4) this.#commitNow()
+    else this.#queued ??= setImmediate(this.#commitQueued)
   }
 
   readonly #commitQueued = (): void => {
     this.#queued = null
-    this.#commit()
+    if (this.fsync === 'no') this.#commitNow()
+    else this.#begin()
   }
 
-  /** Commits the queued changes now, in one transaction. */
-  #commit(): void {
+  /** Writes the queue into the current lmdb transaction, emptying it; returns the last change it held. */
+  readonly #drain = (): number => {
+    const q = this.#queue
+    try {
+      for (let i = 0; i < q.length; i += 4) {
+        const db = q[i] as Database<any, any>
+        this.#keys.id = q[i + 3] as number
+        if (q[i + 2] === REMOVE) db.removeSync(q[i + 1])
+        else db.putSync(q[i + 1], q[i + 2])
+      }
+    } finally {
+      q.length = 0
+    }
+    return this.#seq
+  }
+
+  /** Starts an asynchronous transaction for the queue, unless one is on its way (it takes the queue when its turn comes). */
+  #begin(): void {
+    if (this.#inFlight || this.#queue.length === 0 || this.#closed) return
+    this.#inFlight = true
+    ;(this.#root.transaction(this.#drain) as Promise<number>).then((seq) => {
+      this.#inFlight = false
+      this.#done(seq)
+      this.#begin()
+    }, (err: unknown) => {
+      this.#inFlight = false
+      this.#error(err)
+    })
+  }
+
+  /** Commits the queue now, in one synchronous transaction on this thread (`always`: flushed when it returns). */
+  #commitNow(): void {
     if (this.#queued !== null) {
       clearImmediate(this.#queued)
       this.#queued = null
     }
-    const q = this.#queue
-    if (q.length === 0) return
+    if (this.#queue.length === 0) return
+    let seq: number
     try {
-      this.#root.transactionSync(() => {
-        for (let i = 0; i < q.length; i += 4) {
-          const db = q[i] as Database<any, any>
-          this.#keys.id = q[i + 3] as number
-          if (q[i + 2] === REMOVE) db.removeSync(q[i + 1])
-          else db.putSync(q[i + 1], q[i + 2])
-        }
-      })
+      seq = this.#root.transactionSync(this.#drain)
     } catch (err) {
       this.#error(err)
-    } finally {
-      q.length = 0
+      return
     }
+    this.#done(seq)
+  }
+
+  /** Changes up to `seq` are committed (`always`: flushed): their waiters go on. */
+  #done(seq: number): void {
+    if (seq <= this.#doneSeq) return
+    this.#doneSeq = seq
+    const w = this.#waiters
+    let n = 0
+    while (n < w.length && (w[n] as Waiter).seq <= seq) (w[n++] as Waiter).resolve()
+    if (n > 0) w.splice(0, n)
+  }
+
+  /** Resolves once change number `seq` is committed (`always`: flushed); rejects once a commit fails. */
+  #until(seq: number): Promise<void> {
+    if (this.#failed !== null) return Promise.reject(this.#failed)
+    const last = this.#waiters[this.#waiters.length - 1]
+    if (last !== undefined && last.seq === seq) return last.promise
+    let resolve!: () => void
+    let reject!: (err: unknown) => void
+    const promise = new Promise<void>((ok, no) => {
+      resolve = ok
+      reject = no
+    })
+    this.#waiters.push({ seq, promise, resolve, reject })
+    return promise
   }
 
   createIndex(index: string): void {
@@ -402,11 +438,12 @@ export class DataDir implements ShardJournal {
     return this.#meta.get(key)
   }
 
-  /** Records (`undefined`: removes) a record of the shard's host; committed with the writes of this turn. */
+  /** Records (`undefined`: removes) a record of the shard's host, with every change before it, before this returns. */
   writeMeta(key: 'move', value: unknown): void {
     this.#write(this.#meta, key, value === undefined ? REMOVE : value)
-    // The move record is a promise to the coordinator: committed before the answer leaves.
-    if (this.fsync !== 'always') this.#commit()
+    // The move record is a promise to the coordinator: committed before the answer leaves (rare:
+    // this thread may wait here for a commit in flight).
+    this.#commitNow()
   }
 
   /** Records a new assignment (name, range, size, policy, epoch). */
@@ -415,58 +452,45 @@ export class DataDir implements ShardJournal {
   }
 
   /** Resolves once every change recorded so far is committed (not necessarily flushed). */
-  #committed(): Promise<unknown> {
-    if (this.fsync === 'always') return this.#last ?? Promise.resolve()
-    this.#commit()
-    return Promise.resolve()
+  #committed(): Promise<void> {
+    if (this.#seq === this.#doneSeq) return Promise.resolve()
+    if (this.fsync === 'no') {
+      this.#commitNow()
+      return this.#failed === null ? Promise.resolve() : Promise.reject(this.#failed)
+    }
+    return this.#until(this.#seq)
   }
 
   /**
-   * `always`: a promise that resolves once every write issued so far is on disk (one per commit,
-   * shared by every caller in the meantime), or null when there is nothing to wait for. Rejects
-   * when a commit failed. Null for the other policies.
+   * `always`: a promise that resolves once every change recorded so far is on disk (one per
+   * commit, shared by every caller until the next change), or null when there is nothing to wait
+   * for. Rejects when a commit failed. Null for the other policies.
    */
   durable(): Promise<void> | null {
     if (this.fsync !== 'always') return null
     if (this.#failed !== null) return Promise.reject(this.#failed)
-    if (this.#seq === this.#durableSeq) return null
-    const target = this.#seq
-    if (this.#waiting !== null && this.#waitingFor === target) return this.#waiting
-    const last = this.#last
-    const waiting: Promise<void> = Promise.all([last, this.#root.flushed]).then(() => {
-      if (this.#durableSeq < target) this.#durableSeq = target
-      if (this.#waiting === waiting) this.#waiting = null
-    })
-    this.#waiting = waiting
-    this.#waitingFor = target
-    return waiting
+    if (this.#seq === this.#doneSeq) return null
+    return this.#until(this.#seq)
   }
 
-  /** Waits for what was written, flushes it to disk, closes lmdb and gives the dir back. */
+  /** Commits what was recorded, flushes it to disk (unless `no`), closes lmdb and gives the dir back. */
   async close(): Promise<void> {
     if (this.#closed) return
-    this.#commit()
+    this.#commitNow()
     this.#closed = true
-    if (this.#syncTimer !== null) clearInterval(this.#syncTimer)
     try {
       await this.#root.committed
-      if (this.fsync !== 'no' && this.#seq !== this.#syncedSeq) await new Promise<void>((done) => this.#root.sync(() => done()))
+      if (this.fsync !== 'no') await this.#root.flushed
       await this.#root.close()
     } finally {
       this.#release()
     }
   }
 
-  #track(p: Promise<unknown>): void {
-    this.#seq++
-    if (p === this.#last) return
-    this.#last = p
-    p.then(undefined, (err: unknown) => this.#error(err))
-  }
-
   #error(err: unknown): void {
     const error = fail(this.path, `failed to record a change: ${message(err)}`, err)
     if (this.#failed === null) this.#failed = error
+    for (const w of this.#waiters.splice(0)) w.reject(error)
     try {
       this.#onError(error)
     } catch {
@@ -482,7 +506,7 @@ export class DataDir implements ShardJournal {
       for (const k of keys) this.#write(this.#entries, k, REMOVE)
       await this.#committed()
       // One chunk per turn: the requests in between are served.
-      if (this.fsync !== 'always') await new Promise<void>((done) => setImmediate(done))
+      await new Promise<void>((done) => setImmediate(done))
     }
   }
 }
@@ -503,11 +527,12 @@ export async function openDataDir(dir: string, shard: Shard, options: DataDirOpt
   let store: DataDir | null = null
   try {
     checkFile(path)
-    const always = options.fsync === 'always'
     let root: RootDatabase
     try {
-      // everysec and no: commits are not flushed by lmdb itself (everysec flushes once a second).
-      root = open({ path, maxDbs: 4, noSync: !always, ...(always ? {} : { overlappingSync: false }) })
+      // no: lmdb never flushes (the OS does). everysec: each commit is flushed right after it, in
+      // the background (overlapping sync). always: each commit is flushed before it resolves.
+      const fsync = options.fsync
+      root = open({ path, maxDbs: 4, noSync: fsync === 'no', overlappingSync: fsync === 'everysec' })
     } catch (err) {
       throw fail(path, `cannot be opened: ${message(err)}`, err)
     }
