@@ -1,7 +1,7 @@
 // Pyshard.open({ dataDir }) for in-process shards: a store opened again on the dir serves what
 // was written, and every kind of removal stays removed (remove, pop, evict, expire, dropIndex).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -109,6 +109,27 @@ test('worker shards: a store reopened on the dir serves what the workers had (fs
   assert.is(await again.read('w', 'k0'), null)
   assert.is((await again.read('w', 'k199'))?.record, 199)
   assert.is((await again.stat()).reduce((n, s) => n + s.count, 0), 199)
+})
+
+test('a dir held by a worker thread is refused to another thread of the process, and the refusal leaves its lock alone', async (ctx) => {
+  const dataDir = join(ctx.dir, 'threads')
+  const workers = await Pyshard.open({ transport: 'worker', shards: 2, dataDir })
+  await workers.createIndex('t')
+  await workers.write('t', 'k', 'from the worker')
+  for (const attempt of [{ shards: 2, dataDir }, { transport: 'worker' as const, shards: 2, dataDir }]) {
+    const err = await Pyshard.open(attempt).catch((e: unknown) => e)
+    assert.instance(err, PyshardError, JSON.stringify(attempt))
+    assert.is((err as PyshardError).code, 'DATA_DIR')
+    assert.match((err as Error).message, 'another thread of this process')
+    assert.ok(existsSync(join(dataDir, 'shard0', 'pyshard.lock')), 'the refused attempt removed the holder\'s lock file')
+  }
+  // The holder was not disturbed, and once it closes the dir opens in this thread.
+  assert.is((await workers.read('t', 'k'))?.record, 'from the worker')
+  await workers.write('t', 'k2', 'after the refusals')
+  await workers.close()
+  const here = await Pyshard.open({ shards: 2, dataDir })
+  ctx.stores.push(here)
+  assert.is((await here.read('t', 'k2'))?.record, 'after the refusals')
 })
 
 test('options are checked', async () => {

@@ -55,6 +55,12 @@ const FORMAT = 'pyshard-data'
 const VERSION = 1
 /** The file that says which process has the dir open (lmdb itself lets several processes share one). */
 export const LOCK_FILE = 'pyshard.lock'
+/**
+ * The lmdb-js lock that says which thread of this process has the dir open. lmdb-js shares one
+ * environment between the threads of a process, and its locks with it; a thread that ends
+ * (closed, crashed or terminated) lets go of its locks.
+ */
+const THREAD_LOCK = 'pyshard-owner'
 /** lmdb keys hold at most 1978 bytes; 4 go to the index id. */
 const MAX_DIRECT_KEY = 1900
 /** Removals per commit when a dropped index's entries are swept. */
@@ -86,16 +92,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over. Returns the release. */
-export function lock(dir: string): () => void {
+/**
+ * Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over.
+ * Returns the release (`keepFile`: leave the file, which names this process, for another thread of it).
+ */
+export function lock(dir: string): (keepFile?: boolean) => void {
   if (held.has(dir)) throw fail(dir, 'is already open in this process (one shard per data dir)')
   const file = join(dir, LOCK_FILE)
   for (let attempt = 0; ; attempt++) {
     try {
       writeFileSync(file, String(process.pid), { flag: 'wx' })
       held.add(dir)
-      return () => {
+      return (keepFile = false) => {
         held.delete(dir)
+        if (keepFile) return
         try {
           unlinkSync(file)
         } catch {
@@ -112,6 +122,9 @@ export function lock(dir: string): () => void {
     }
   }
 }
+
+/** lmdb-js's per-process locks (not in its type declarations). */
+type Locks = { tryLock(id: string): boolean; unlock(id: string): boolean }
 
 /**
  * lmdb trusts its file: opening a damaged one can crash the process. So the two meta pages are
@@ -523,11 +536,12 @@ export async function openDataDir(dir: string, shard: Shard, options: DataDirOpt
     throw fail(path, `cannot be created: ${message(err)}`, err)
   }
   if (!statSync(path).isDirectory()) throw fail(path, 'is not a directory')
-  const release = lock(path)
+  const unlockFile = lock(path)
   let store: DataDir | null = null
+  let root: RootDatabase | null = null
+  let release = (): void => unlockFile()
   try {
     checkFile(path)
-    let root: RootDatabase
     try {
       // no: lmdb never flushes (the OS does). everysec: each commit is flushed right after it, in
       // the background (overlapping sync). always: each commit is flushed before it resolves.
@@ -536,12 +550,29 @@ export async function openDataDir(dir: string, shard: Shard, options: DataDirOpt
     } catch (err) {
       throw fail(path, `cannot be opened: ${message(err)}`, err)
     }
+    // The lock file names processes; within this one, lmdb-js's lock says which thread has the dir.
+    const locks = root as unknown as Locks
+    if (!locks.tryLock(THREAD_LOCK)) {
+      release = () => unlockFile(true)
+      throw fail(path, 'is already open in another thread of this process (one shard per data dir)')
+    }
+    release = () => {
+      try {
+        locks.unlock(THREAD_LOCK)
+      } catch {
+        // Closed already: closing let go of it.
+      }
+      unlockFile()
+    }
     store = new DataDir(path, root, options.fsync, options.onError, release)
     const loaded = await store.load(shard, options)
     return { store, loaded }
   } catch (err) {
     if (store !== null) await store.close().catch(() => {})
-    else release()
+    else {
+      release()
+      await root?.close().catch(() => {})
+    }
     if (err instanceof DataDirError) throw err
     throw fail(path, `cannot be read: ${message(err)}`, err)
   }

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { channel } from 'node:diagnostics_channel'
-import { BadConfigError, ShardUnavailableError, errorFromCode, errorResponse, measure, positiveInt } from '../../src/internal.js'
+import { BadConfigError, DataDirError, ShardUnavailableError, errorFromCode, errorResponse, measure, positiveInt } from '../../src/internal.js'
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import { Link } from '../../src/link.js'
 import type { Channel, ChannelEvents } from '../../src/link.js'
@@ -443,7 +443,7 @@ export const transport: Transport = {
     if (failed !== undefined) {
       for (const g of groups) g.link.destroy()
       const reason = failed.reason as Error
-      throw reason instanceof BadConfigError || reason instanceof ShardUnavailableError
+      throw reason instanceof BadConfigError || reason instanceof ShardUnavailableError || reason instanceof DataDirError
         ? reason
         : new ShardUnavailableError(`cannot start worker shards: ${reason.message}`, { cause: reason })
     }
