@@ -12,8 +12,8 @@ import { PyshardError, ShardUnavailableError, TimeoutError } from './errors.js'
 export interface Channel<Out> {
   /** Sends one request; its answer comes back through `ChannelEvents.message` with the same id. */
   send(id: number, payload: Out): void
-  /** Ends gracefully once written data has gone out. */
-  end(): void
+  /** Ends gracefully once written data has gone out; `close` waits for a returned promise. */
+  end(): void | Promise<void>
   /** Drops the carrier now. */
   destroy(): void
   /**
@@ -282,7 +282,7 @@ export class Link<Out, In> {
       this.#closed = (async () => {
         if (wasUp && this.#inflight.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve))
         this.#finish()
-        this.#channel?.end()
+        await this.#channel?.end()
       })()
     }
     return this.#closed
@@ -449,7 +449,7 @@ export class Link<Out, In> {
     const afterAnswer = (): void => {
       if (this.#inflight.size === 0) {
         this.#idle()
-        if (this.#goingAway) channel?.end()
+        if (this.#goingAway) void channel?.end()
       }
     }
     const events: ChannelEvents<In> = {
@@ -476,7 +476,7 @@ export class Link<Out, In> {
       goaway: () => {
         if (channel === null || this.#channel !== channel) return
         this.#goingAway = true
-        if (this.#inflight.size === 0) channel.end()
+        if (this.#inflight.size === 0) void channel.end()
       },
       close: (error) => {
         if (gone) return

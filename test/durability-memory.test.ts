@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ManualClock, Pyshard, PyshardError } from '../src/index.js'
@@ -130,6 +131,32 @@ test('a dir held by a worker thread is refused to another thread of the process,
   const here = await Pyshard.open({ shards: 2, dataDir })
   ctx.stores.push(here)
   assert.is((await here.read('t', 'k2'))?.record, 'after the refusals')
+})
+
+test('a worker that is killed comes back with its data dir\'s contents, and its dir lock does not keep it out', async (ctx) => {
+  const dataDir = join(ctx.dir, 'killed')
+  const started: Array<{ worker: { terminate(): Promise<number> } }> = []
+  const onStart = (msg: unknown): void => { started.push(msg as (typeof started)[number]) }
+  subscribe('pyshard:worker:start', onStart)
+  const db = await Pyshard.open({ transport: 'worker', shards: 2, workers: 1, dataDir, fsync: 'always' })
+  try {
+    await db.createIndex('w')
+    await db.writeMany('w', Array.from({ length: 300 }, (_, i) => [`k${i}`, i] as [string, number]))
+    await db.remove('w', 'k7')
+    for (let round = 1; round <= 2; round++) {
+      assert.is(started.length, round)
+      await started[round - 1]?.worker.terminate()
+      // The next request waits for the restarted worker, which loads its shards from their dirs.
+      const got = await db.readMany('w', Array.from({ length: 300 }, (_, i) => `k${i}`))
+      assert.is(got.filter((e, i) => i !== 7 && e?.record !== i).length, 0, `round ${round}: every acknowledged write is back`)
+      assert.is(got[7], null, `round ${round}: the removed key stays removed`)
+      await db.write('w', `after${round}`, round)
+    }
+    assert.is((await db.read('w', 'after1'))?.record, 1)
+  } finally {
+    unsubscribe('pyshard:worker:start', onStart)
+    await db.close()
+  }
 })
 
 test('options are checked', async () => {

@@ -85,6 +85,11 @@ async function main(): Promise<void> {
   }
 
   port!.on('message', (msg: StoreMessage) => {
+    if ('t' in msg) {
+      // The store closes: what the data dirs hold is committed and flushed before the worker ends.
+      void Promise.allSettled(shards.map((host) => host.close())).then(() => port!.postMessage({ t: 'closed' } satisfies HostMessage))
+      return
+    }
     let parts: Part[]
     try {
       parts = codec.decodeBatch(msg.body)

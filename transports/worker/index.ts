@@ -17,7 +17,7 @@ import { BadConfigError, DataDirError, ShardUnavailableError, errorFromCode, err
 import type { Request, Response, ShardClient, ShardSpec, Transport, TransportContext } from '../../src/internal.js'
 import { Link } from '../../src/link.js'
 import type { Channel, ChannelEvents } from '../../src/link.js'
-import type { BatchMessage, Codec, HostData, HostEvent, HostMessage, HostShard, Part } from './messages.js'
+import type { BatchMessage, CloseMessage, Codec, HostData, HostEvent, HostMessage, HostShard, Part } from './messages.js'
 import { makeCodec } from './codec.js'
 import type { WireCodec } from './codec.js'
 import type { WorkerTransportOptions } from '../../src/internal.js'
@@ -182,7 +182,7 @@ class WorkerGroup {
       const { body, transfer } = this.#codec.encodeBatch(replay)
       worker.postMessage({ ids: [], body } satisfies BatchMessage, transfer)
     }
-    const channel = new WorkerChannel(worker, this.#codec, events, this.#ctx, this.#names)
+    const channel = new WorkerChannel(worker, this.#codec, events, this.#ctx, this.#names, this.#settings.startTimeout)
     return new Promise((resolve, reject) => {
       let started = false
       let fault: Error | null = null
@@ -298,9 +298,13 @@ class WorkerChannel implements Channel<Part> {
   #flushQueued = false
   /** Answers given here (BAD_REQUEST) to requests of a part that could not cross threads, by part id. */
   #local = new Map<number, (Response | undefined)[]>()
+  readonly #closeTimeout: number
+  /** Resolves `end`'s wait once the host says its data dirs are closed. */
+  #closed: (() => void) | null = null
 
-  constructor(worker: Worker, codec: WireCodec, events: ChannelEvents<Response[]>, ctx: TransportContext, names: string[]) {
+  constructor(worker: Worker, codec: WireCodec, events: ChannelEvents<Response[]>, ctx: TransportContext, names: string[], closeTimeout: number) {
     this.#worker = worker
+    this.#closeTimeout = closeTimeout
     this.#codec = codec
     this.#events = events
     this.#ctx = ctx
@@ -322,7 +326,26 @@ class WorkerChannel implements Channel<Part> {
     else this.#worker.unref()
   }
 
-  end(): void { void this.#worker.terminate() }
+  /**
+   * Asks the host to close its shards' data dirs (what they hold is committed and flushed) and
+   * ends the worker once it has, or after `startTimeout` if it does not answer.
+   */
+  async end(): Promise<void> {
+    const closed = new Promise<void>((resolve) => {
+      this.#closed = resolve
+      const timer = setTimeout(resolve, this.#closeTimeout)
+      timer.unref()
+      this.#worker.once('exit', () => resolve())
+    })
+    try {
+      this.#worker.postMessage({ t: 'close' } satisfies CloseMessage)
+      this.#worker.ref()
+      await closed
+    } catch {
+      // The worker is gone already.
+    }
+    await this.#worker.terminate()
+  }
 
   destroy(): void { void this.#worker.terminate() }
 
@@ -375,6 +398,7 @@ class WorkerChannel implements Channel<Part> {
   }
 
   receive(msg: HostMessage): void {
+    if (msg.t === 'closed') this.#closed?.()
     if (msg.t === 'events') this.#emitEvents(msg.events)
     if (msg.t !== 'reply') return
     if (msg.events !== undefined) this.#emitEvents(msg.events)

@@ -75,5 +75,11 @@ export interface EventsMessage { t: 'events'; events: HostEvent[] }
 /** Host → store: the host could not start (its processors module failed to load); it exits after this. */
 export interface FatalMessage { t: 'fatal'; code: string; message: string }
 
-export type HostMessage = ReplyMessage | ReadyMessage | EventsMessage | FatalMessage
-export type StoreMessage = BatchMessage
+/** Store → host: close the shards' data dirs (commit and flush what they hold), then answer `closed`; the worker is ended after. */
+export interface CloseMessage { t: 'close' }
+
+/** Host → store: the answer to `close`. */
+export interface ClosedMessage { t: 'closed' }
+
+export type HostMessage = ReplyMessage | ReadyMessage | EventsMessage | FatalMessage | ClosedMessage
+export type StoreMessage = BatchMessage | CloseMessage
