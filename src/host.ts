@@ -23,9 +23,10 @@ export interface Persistence {
   /**
    * 'stored': the dir's assignment replaces the host's settings (a shard server). 'given': the
    * host's settings come from the caller's config and a dir holding another range is refused.
+   * 'adopt': the caller's settings replace the dir's (a store finishing a reshard it recorded).
    * @default 'stored'
    */
-  assignment?: 'stored' | 'given' | undefined
+  assignment?: 'stored' | 'given' | 'adopt' | undefined
   /** Told of a commit that failed after its request was answered. @default none (ignored) */
   onError?: ((error: Error) => void) | undefined
   /** Loads an old-format snapshot into the shard (imported once into a fresh dir). @default none */
@@ -85,7 +86,7 @@ export const MIGRATE_LEASE_MS = 10_000
 
 /** The ops the host looks at before the shard answers them (a move's lease and record). */
 const MOVE_OPS: ReadonlySet<string> = new Set([
-  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'migrateTouch', 'migrateCommit', 'exportRange',
+  'configure', 'migrateStart', 'migrateFreeze', 'migrateDirty', 'migrateEnd', 'migrateTouch', 'migrateCommit', 'exportRange', 'importEntries',
 ])
 
 /** A move this shard is the source of, as the host keeps it (and, once frozen, records it). */
@@ -282,6 +283,13 @@ export class ShardHost {
       case 'migrateEnd':
         this.#endMove()
         return execute(this.#shard, req)
+      case 'importEntries': {
+        // A copy is acknowledged committed: the coordinator's commit point counts on every copy
+        // being in the data dir, as the sources drop what they handed over.
+        const r = execute(this.#shard, req)
+        this.#store?.commit()
+        return r
+      }
       case 'configure': {
         const r = execute(this.#shard, req)
         if (!r.ok || move === null) return r

@@ -16,7 +16,10 @@ import { evenSplit } from './reshard.js'
 import type { ReshardResult } from './reshard.js'
 import type { TransportName } from './shard-map.js'
 import { guard, throwIfAborted } from './call.js'
-import { Router, connectStates, failure } from './router.js'
+import { OWNED, Router, connectStates, failure } from './router.js'
+import type { ShardState } from './router.js'
+import type { MapStore, ReshardRecord } from './persist/map-store.js'
+import { DataDirError } from './errors.js'
 import type { Doc, Entry, ErrorResponse, Json, Request, ScanPage } from './protocol.js'
 import { processorsHref } from './processors.js'
 import type { ShardStat } from './shard.js'
@@ -97,6 +100,21 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     }
     // Each transport checks its own fields of every shard.
     map = await checkMap(map)
+    // A store that owns its shards keeps its map beside their data dirs: reopened with only
+    // `dataDir` it finds it, and a reshard a crash cut short is rolled back or finished here.
+    let maps: MapStore | undefined
+    let pending: ReshardRecord | undefined
+    if (options.dataDir !== undefined && map.shards.every((s) => OWNED.has(s.transport))) {
+      const { MapStore, storeMapDir } = await import('./persist/map-store.js')
+      maps = await MapStore.open(storeMapDir(options.dataDir), 'store')
+      try {
+        const explicit = options.config !== undefined || options.shards !== undefined
+        ;({ map, pending } = await recordedMap(maps, map, explicit))
+      } catch (err) {
+        await maps.close()
+        throw err
+      }
+    }
     const store = new Pyshard()
     const ctx: TransportContext = {
       processors: options.processors === undefined ? undefined : processorsHref(options.processors),
@@ -111,12 +129,30 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       fsync: options.fsync,
       emit: (event, ...args) => deliver(store, event, args),
     }
-    const states = await connectStates(map.shards, ctx, [])
+    let states: ShardState[]
+    // Past a recorded cut-over the shards take their new ranges whatever their dirs hold.
+    ctx.adopt = pending?.cutOver
+    try {
+      states = await connectStates(map.shards, ctx, [])
+    } catch (err) {
+      await maps?.close()
+      throw err
+    } finally {
+      ctx.adopt = undefined
+    }
     store.#router = new Router(map, states, ctx, {
       maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
       maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
       mapSource: options.mapSource,
+      maps,
     })
+    try {
+      if (pending !== undefined) await store.#router.recover(pending)
+      else await maps?.setMap({ ...map.config, epoch: map.epoch })
+    } catch (err) {
+      await store.close().catch(() => {})
+      throw err
+    }
     return store
   }
 
@@ -375,4 +411,40 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
       return Promise.reject(err)
     }
   }
+}
+
+/** The same shards (names, ranges, transports) in the same order. */
+function sameLayout(a: ShardMap, b: ShardMap): boolean {
+  return a.shards.length === b.shards.length &&
+    a.shards.every((s, i) => {
+      const t = b.shards[i] as ShardSpec
+      return s.name === t.name && s.start === t.start && s.end === t.end && s.transport === t.transport
+    })
+}
+
+/**
+ * The map a store with a recorded map opens with: the recorded one when none was given (or the
+ * given one has its layout: the recorded epoch stands), the one a recorded reshard ends on (the
+ * new map past its cut-over, else the old one; a map given must be one of the two), or else the
+ * given one (its shards' dirs decide whether they fit).
+ */
+async function recordedMap(maps: MapStore, given: ShardMap, explicit: boolean): Promise<{ map: ShardMap; pending: ReshardRecord | undefined }> {
+  const parse = async (c: ClusterConfig): Promise<ShardMap> => checkMap(ShardMap.parse(c, transportNames()))
+  const pending = maps.reshard
+  if (pending !== undefined) {
+    const old = await parse(pending.old)
+    const next = await parse(pending.next)
+    if (explicit && !sameLayout(given, old) && !sameLayout(given, next)) {
+      throw new DataDirError(`store data dir ${maps.path} holds a reshard from epoch ${old.epoch} (${old.shards.length} shards) to epoch ${next.epoch} ` +
+        `(${next.shards.length} shards) that a crash cut short: open the store with either map, or with no config, to finish or roll it back`)
+    }
+    return { map: pending.cutOver ? next : old, pending }
+  }
+  const recorded = maps.map
+  if (recorded === undefined) return { map: given, pending }
+  const map = await parse(recorded)
+  if (!explicit) return { map, pending }
+  // The given settings (sizes, policies) stand; the epoch goes on from the recorded one.
+  if (sameLayout(given, map)) return { map: await parse({ ...given.config, epoch: map.epoch }), pending }
+  return { map: given, pending }
 }

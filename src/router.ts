@@ -13,17 +13,21 @@ import { checkMap, loadTransportOnce, transportNames } from './transport.js'
 import type { ShardClient, TransportContext } from './transport.js'
 import { errorResponse } from './protocol.js'
 import type { ErrorResponse, Request, Response, ScanPage } from './protocol.js'
-import { reshardData } from './reshard.js'
+import { reshardData, rollBackReshard } from './reshard.js'
 import type { ReshardProgress, ReshardResult } from './reshard.js'
+import type { MapStore, ReshardRecord } from './persist/map-store.js'
+import { shardDataDir } from './host.js'
 
 /** Transports whose shards a store owns, and so can move itself (`reshard`). */
-const OWNED = new Set(['memory', 'worker'])
+export const OWNED: ReadonlySet<string> = new Set(['memory', 'worker'])
 
 /** Settings of the router (checked by the facade). */
 export interface RouterOptions {
   maxBatch: number
   maxRetries: number
   mapSource: (() => Promise<ClusterConfig>) | undefined
+  /** A store with a `dataDir` that owns its shards: where it records its map and the reshard in progress. */
+  maps?: MapStore | undefined
 }
 
 interface Waiter {
@@ -93,6 +97,7 @@ export class Router {
   #maxBatch: number
   #maxRetries: number
   #mapSource: (() => Promise<ClusterConfig>) | undefined
+  readonly #maps: MapStore | undefined
   #refreshing: Promise<void> | null = null
   #closed: Promise<void> | null = null
   /** The store's own reshard in progress (one at a time). */
@@ -107,6 +112,41 @@ export class Router {
     this.#maxBatch = options.maxBatch
     this.#maxRetries = options.maxRetries
     this.#mapSource = options.mapSource
+    this.#maps = options.maps
+  }
+
+  /**
+   * Ends a reshard recorded before a crash, the store's shards being open on the map it left in
+   * force: past the cut-over they took their new ranges as they loaded (the sources dropped what
+   * they had handed over, the destinations kept their copies), and the sources' recorded moves
+   * end here; before it the sources end the move and the copies go. The dirs of the shards that
+   * are not in the map go, and the map is recorded.
+   */
+  async recover(rec: ReshardRecord): Promise<void> {
+    const parse = (c: ClusterConfig): ShardMap => ShardMap.parse(c, transportNames())
+    const call = async (name: string, req: Request): Promise<unknown> => {
+      const st = this.#states.find((s) => s.spec.name === name)
+      if (st === undefined) throw new ShardUnavailableError(`shard "${name}" is not in the map in force`)
+      const r = await this.#direct(st, req)
+      if (!r.ok) throw failure(r)
+      return r.value
+    }
+    const old = parse(rec.old)
+    const next = parse(rec.next)
+    if (rec.cutOver) await Promise.all(this.#states.map((st) => call(st.spec.name, { op: 'migrateEnd' })))
+    else await rollBackReshard(old.shards, next.shards, { call })
+    const kept = new Set(this.#map.shards.map((s) => s.name))
+    await this.#removeDirs((rec.cutOver ? old : next).shards.map((s) => s.name).filter((name) => !kept.has(name)))
+    await this.#maps?.setMap({ ...this.#map.config, epoch: this.#map.epoch })
+    await this.#maps?.setReshard(undefined)
+  }
+
+  /** Deletes the data dirs of shards that are not the store's (any more). */
+  async #removeDirs(names: string[]): Promise<void> {
+    const root = this.#ctx.dataDir
+    if (root === undefined || names.length === 0) return
+    const { removeShardDirs } = await import('./persist/map-store.js')
+    removeShardDirs(names.map((name) => shardDataDir(root, name)))
   }
 
   /** The shard map in use. */
@@ -120,7 +160,7 @@ export class Router {
     if (this.#closed === null) {
       const states = this.#states
       for (const s of states) flushState(s)
-      this.#closed = Promise.allSettled(states.map((s) => s.client.close())).then(() => undefined)
+      this.#closed = Promise.allSettled(states.map((s) => s.client.close())).then(() => this.#maps?.close())
     }
     return this.#closed
   }
@@ -349,6 +389,14 @@ export class Router {
     }
     const fresh = await connectStates(next.shards.filter((s) => !byName.has(s.name)), this.#ctx, [])
     for (const st of fresh) byName.set(st.spec.name, st)
+    // With a data dir the move is recorded first: a crash rolls it back, or past the cut-over finishes it, at the next open.
+    const record: ReshardRecord = { old: { ...old.config, epoch: old.epoch }, next: { ...next.config, epoch }, cutOver: false }
+    try {
+      await this.#maps?.setReshard(record)
+    } catch (err) {
+      await Promise.allSettled(fresh.map((st) => st.client.close()))
+      throw err
+    }
     const state = (name: string): ShardState => byName.get(name) as ShardState
     let publish!: () => void
     let cutOver = false
@@ -376,23 +424,35 @@ export class Router {
         indexes: [...indexes],
         report,
         opens: (name) => state(name).client.opens?.(),
-        checkpoint: () => { cutOver = true },
+        checkpoint: async () => {
+          await this.#maps?.setReshard({ ...record, cutOver: true })
+          cutOver = true
+        },
         // The shards answer in this process: copy in pages of 500 and let waiting requests run between them.
         pageSize: 500,
         pageDelay: 0,
         publish: inForce,
       })
       const kept = new Set(next.shards.map((s) => s.name))
-      await Promise.allSettled([...byName.values()].filter((st) => !kept.has(st.spec.name)).map((st) => {
+      const leaving = [...byName.values()].filter((st) => !kept.has(st.spec.name))
+      await Promise.allSettled(leaving.map((st) => {
         flushState(st)
         return st.client.close()
       }))
+      await this.#maps?.setMap({ ...next.config, epoch })
+      await this.#maps?.setReshard(undefined)
+      // What the shards that left held moved to others (a later reshard may bring a shard of that name back, empty).
+      await this.#removeDirs(leaving.map((st) => st.spec.name))
       return result
     } catch (err) {
       // Rolled back: the new shards go. After the cut-over the new map stands (the shards were
       // assigned to it, the new ones may hold the only copy): it is put in force, and the error says what failed.
-      if (!cutOver) await Promise.allSettled(fresh.map((st) => st.client.close()))
-      else await inForce().catch(() => {})
+      if (!cutOver) {
+        await Promise.allSettled(fresh.map((st) => st.client.close()))
+        // The new shards held nothing but copies; the old map stays recorded.
+        await this.#removeDirs(fresh.map((st) => st.spec.name)).catch(() => {})
+        await this.#maps?.setReshard(undefined).catch(() => {})
+      } else await inForce().catch(() => {})
       throw err
     } finally {
       publish()

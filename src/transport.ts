@@ -57,6 +57,11 @@ export interface TransportContext {
   dataDir?: string | undefined
   /** The fsync policy for `dataDir`. */
   fsync?: 'always' | 'everysec' | 'no' | undefined
+  /**
+   * Set only while a store finishes a reshard it recorded before a crash: the shards take the
+   * ranges they are given whatever their data dirs hold (`assignment: 'adopt'`).
+   */
+  adopt?: boolean | undefined
   /** Anything else the caller passed in `transportOptions`. */
   options: Record<string, unknown>
   /** Emits a store event. */

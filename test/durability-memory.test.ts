@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ManualClock, Pyshard, PyshardError } from '../src/index.js'
@@ -44,7 +46,8 @@ test('writes, removes, pops, expiries and a dropped index are all as they were a
   clock.advance(2000)
   assert.is(await db.read('users', 'short'), null)
   await db.close()
-  assert.equal(readdirSync(dataDir).sort(), ['shard0', 'shard1', 'shard2'])
+  // One dir per shard, and the store's map beside them.
+  assert.equal(readdirSync(dataDir).sort(), ['%store', 'shard0', 'shard1', 'shard2'])
 
   const again = await Pyshard.open({ shards: 3, dataDir, now: clock })
   ctx.stores.push(again)
@@ -117,14 +120,33 @@ test('a dir held by a worker thread is refused to another thread of the process,
   const workers = await Pyshard.open({ transport: 'worker', shards: 2, dataDir })
   await workers.createIndex('t')
   await workers.write('t', 'k', 'from the worker')
+  // A thread of this process (not one of the store's) opens a shard's dir that a worker holds
+  // (as a shard server would), then the store's dir (which the store holds in this thread).
+  const inThread = (code: string): Promise<string> => new Promise((resolve, reject) => {
+    const w = new Worker(`import('${pathToFileURL(join(ROOT, 'dist/src/index.js')).href}').then(async ({ Pyshard }) => {
+      const { parentPort, workerData } = await import('node:worker_threads')
+      try { ${code}; parentPort.postMessage('opened') } catch (e) { parentPort.postMessage(e.code + ': ' + e.message) }
+    })`, { eval: true, workerData: { dataDir } })
+    w.once('message', (m: string) => { void w.terminate().then(() => resolve(m)) })
+    w.once('error', reject)
+  })
+  for (const code of [
+    `const { ShardServer } = await import('${pathToFileURL(join(ROOT, 'dist/transports/tcp/servers.js')).href}')
+     await new ShardServer({ port: 0, dataDir: workerData.dataDir + '/shard0' }).listen()`,
+    'await Pyshard.open({ shards: 2, dataDir: workerData.dataDir })',
+  ]) {
+    const answer = await inThread(code)
+    assert.match(answer, /^DATA_DIR: .*is already open in another thread of this process/, answer)
+    assert.ok(existsSync(join(dataDir, 'shard0', 'pyshard.lock')), 'the refused attempt removed the holder\'s lock file')
+    assert.ok(existsSync(join(dataDir, '%store', 'pyshard.lock')), 'the refused attempt removed the store\'s lock file')
+  }
+  // In this thread the store's own dir is refused first, and a worker store the same.
   for (const attempt of [{ shards: 2, dataDir }, { transport: 'worker' as const, shards: 2, dataDir }]) {
     const err = await Pyshard.open(attempt).catch((e: unknown) => e)
-    assert.instance(err, PyshardError, JSON.stringify(attempt))
-    assert.is((err as PyshardError).code, 'DATA_DIR')
-    assert.match((err as Error).message, 'another thread of this process')
-    assert.ok(existsSync(join(dataDir, 'shard0', 'pyshard.lock')), 'the refused attempt removed the holder\'s lock file')
+    assert.is((err as PyshardError).code, 'DATA_DIR', JSON.stringify(attempt))
+    assert.match((err as Error).message, 'already open in this process')
   }
-  // The holder was not disturbed, and once it closes the dir opens in this thread.
+  // The holder was not disturbed, and once it closes the dir opens again.
   assert.is((await workers.read('t', 'k'))?.record, 'from the worker')
   await workers.write('t', 'k2', 'after the refusals')
   await workers.close()

@@ -42,9 +42,11 @@ export interface DataDirOptions {
   /**
    * 'stored': the dir's assignment replaces the shard's settings (a shard server: the bootstrap
    * assigned it). 'given': the shard's settings come from the caller's config, and a dir that
-   * holds another range is refused rather than losing the entries outside it.
+   * holds another range is refused rather than losing the entries outside it. 'adopt': the
+   * caller's settings replace the dir's whatever its range (a store finishing a reshard it
+   * recorded; the entries outside the new range are gone for good).
    */
-  assignment: 'stored' | 'given'
+  assignment: 'stored' | 'given' | 'adopt'
   /** Told of a commit that failed (disk full, I/O error) after the request was answered. */
   onError: (error: Error) => void
   /** Loads an old-format snapshot from the dir into the shard, if there is one (imported once). */
@@ -96,8 +98,8 @@ function alive(pid: number): boolean {
  * Takes the dir for this process; a lock left by a process that is gone (a crash) is taken over.
  * Returns the release (`keepFile`: leave the file, which names this process, for another thread of it).
  */
-export function lock(dir: string): (keepFile?: boolean) => void {
-  if (held.has(dir)) throw fail(dir, 'is already open in this process (one shard per data dir)')
+function lock(dir: string, fail: (why: string, cause?: unknown) => DataDirError): (keepFile?: boolean) => void {
+  if (held.has(dir)) throw fail('is already open in this process (one owner per data dir)')
   const file = join(dir, LOCK_FILE)
   for (let attempt = 0; ; attempt++) {
     try {
@@ -113,10 +115,10 @@ export function lock(dir: string): (keepFile?: boolean) => void {
         }
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fail(dir, `cannot be locked (${LOCK_FILE}): ${message(err)}`, err)
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fail(`cannot be locked (${LOCK_FILE}): ${message(err)}`, err)
       const pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw fail(dir, `is in use by process ${pid}; stop that process first, or give this shard another data dir`)
+        throw fail(`is in use by process ${pid}; stop that process first, or give it another data dir`)
       }
       unlinkSync(file)
     }
@@ -125,6 +127,44 @@ export function lock(dir: string): (keepFile?: boolean) => void {
 
 /** lmdb-js's per-process locks (not in its type declarations). */
 type Locks = { tryLock(id: string): boolean; unlock(id: string): boolean }
+
+/**
+ * Opens the lmdb environment of a dir this process and thread alone may use: the lock file says
+ * which process holds it, lmdb-js's per-process lock which thread. `check` runs under the
+ * process lock, before lmdb opens the file. Returns the environment and the release (after it
+ * is closed); throws DataDirError (with `fail`'s wording) when the dir is held or cannot be opened.
+ */
+export function openLocked<R extends RootDatabase<any, any>>(path: string, fail: (why: string, cause?: unknown) => DataDirError,
+  openEnv: () => R, check?: () => void): { root: R; release: () => void } {
+  const unlockFile = lock(path, fail)
+  let root: R | null = null
+  try {
+    check?.()
+    try {
+      root = openEnv()
+    } catch (err) {
+      throw fail(`cannot be opened: ${message(err)}`, err)
+    }
+    const locks = root as unknown as Locks
+    if (!locks.tryLock(THREAD_LOCK)) {
+      void root.close().catch(() => {})
+      unlockFile(true)
+      throw fail('is already open in another thread of this process (one owner per data dir)')
+    }
+    const release = (): void => {
+      try {
+        locks.unlock(THREAD_LOCK)
+      } catch {
+        // Closed already: closing let go of it.
+      }
+      unlockFile()
+    }
+    return { root, release }
+  } catch (err) {
+    if (root === null) unlockFile()
+    throw err
+  }
+}
 
 /**
  * lmdb trusts its file: opening a damaged one can crash the process. So the two meta pages are
@@ -278,7 +318,7 @@ export class DataDir implements ShardJournal {
     if (stored !== undefined) {
       const cur = shard.settings
       if (options.assignment === 'stored') shard.configure(stored)
-      else if (stored.name !== cur.name || stored.start !== cur.start || stored.end !== cur.end) {
+      else if (options.assignment === 'given' && (stored.name !== cur.name || stored.start !== cur.start || stored.end !== cur.end)) {
         throw fail(this.path, `holds shard "${stored.name}" [${stored.start}, ${stored.end}) but this store's config gives ` +
           `"${cur.name}" [${cur.start}, ${cur.end}); use the config it was written with, or move the dir away`)
       }
@@ -451,6 +491,11 @@ export class DataDir implements ShardJournal {
     return this.#meta.get(key)
   }
 
+  /** Commits every change recorded so far before this returns (`always`: flushed too). */
+  commit(): void {
+    this.#commitNow()
+  }
+
   /** Records (`undefined`: removes) a record of the shard's host, with every change before it, before this returns. */
   writeMeta(key: 'move', value: unknown): void {
     this.#write(this.#meta, key, value === undefined ? REMOVE : value)
@@ -536,42 +581,21 @@ export async function openDataDir(dir: string, shard: Shard, options: DataDirOpt
     throw fail(path, `cannot be created: ${message(err)}`, err)
   }
   if (!statSync(path).isDirectory()) throw fail(path, 'is not a directory')
-  const unlockFile = lock(path)
+  // no: lmdb never flushes (the OS does). everysec: each commit is flushed right after it, in
+  // the background (overlapping sync). always: each commit is flushed before it resolves.
+  const fsync = options.fsync
+  const { root, release } = openLocked(path, (why, cause) => fail(path, why, cause),
+    () => open({ path, maxDbs: 4, noSync: fsync === 'no', overlappingSync: fsync === 'everysec' }), () => checkFile(path))
   let store: DataDir | null = null
-  let root: RootDatabase | null = null
-  let release = (): void => unlockFile()
   try {
-    checkFile(path)
-    try {
-      // no: lmdb never flushes (the OS does). everysec: each commit is flushed right after it, in
-      // the background (overlapping sync). always: each commit is flushed before it resolves.
-      const fsync = options.fsync
-      root = open({ path, maxDbs: 4, noSync: fsync === 'no', overlappingSync: fsync === 'everysec' })
-    } catch (err) {
-      throw fail(path, `cannot be opened: ${message(err)}`, err)
-    }
-    // The lock file names processes; within this one, lmdb-js's lock says which thread has the dir.
-    const locks = root as unknown as Locks
-    if (!locks.tryLock(THREAD_LOCK)) {
-      release = () => unlockFile(true)
-      throw fail(path, 'is already open in another thread of this process (one shard per data dir)')
-    }
-    release = () => {
-      try {
-        locks.unlock(THREAD_LOCK)
-      } catch {
-        // Closed already: closing let go of it.
-      }
-      unlockFile()
-    }
     store = new DataDir(path, root, options.fsync, options.onError, release)
     const loaded = await store.load(shard, options)
     return { store, loaded }
   } catch (err) {
     if (store !== null) await store.close().catch(() => {})
     else {
+      await root.close().catch(() => {})
       release()
-      await root?.close().catch(() => {})
     }
     if (err instanceof DataDirError) throw err
     throw fail(path, `cannot be read: ${message(err)}`, err)

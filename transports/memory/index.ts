@@ -34,7 +34,7 @@ class MemoryClient implements ShardClient {
     if (ctx.dataDir !== undefined) {
       await this.#host.persist({
         dir: shardDataDir(ctx.dataDir, this.#host.settings.name),
-        fsync: ctx.fsync, assignment: 'given',
+        fsync: ctx.fsync, assignment: ctx.adopt === true ? 'adopt' : 'given',
         onError: (error) => ctx.emit('error', error),
       })
     }

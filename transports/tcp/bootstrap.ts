@@ -14,7 +14,7 @@ import { ShardMap } from '../../src/shard-map.js'
 import { positiveInt } from '../../src/options.js'
 import { finishReshard, reshardData, rollBackReshard } from '../../src/reshard.js'
 import type { ReshardDriver, ReshardProgress, ReshardResult } from '../../src/reshard.js'
-import type { BootstrapStore } from './bootstrap-store.js'
+import type { MapStore } from '../../src/persist/map-store.js'
 import type { ClusterConfig, ShardSpec } from '../../src/shard-map.js'
 import { checkMap, transportNames } from '../../src/transport.js'
 import type { TransportContext } from '../../src/transport.js'
@@ -160,7 +160,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
   /** Indexes some shard servers lacked at the last check (by index: who lacked it). */
   #partial = new Map<string, string>()
   /** The data dir, when `dataDir` is set (open from `listen()` to `close()`). */
-  #store: BootstrapStore | null = null
+  #store: MapStore | null = null
   /** The index list as last recorded in the data dir. */
   #savedIndexes = ''
 
@@ -210,8 +210,8 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
     let recovered: { epoch: number; reshard: 'rolled-back' | 'finished' | null } | null = null
     let pending: { old: ShardMap; next: ShardMap; cutOver: boolean } | null = null
     if (this.#options.dataDir !== undefined) {
-      const { BootstrapStore } = await import('./bootstrap-store.js')
-      const store = await BootstrapStore.open(this.#options.dataDir)
+      const { MapStore } = await import('../../src/persist/map-store.js')
+      const store = await MapStore.open(this.#options.dataDir, 'bootstrap')
       this.#store = store
       try {
         const stored = store.map
@@ -309,7 +309,7 @@ export class BootstrapServer extends EventEmitter<BootstrapServerEvents> {
    * they handed over). Shards of the other map are reached for the while.
    */
   async #settle(p: { old: ShardMap; next: ShardMap; cutOver: boolean }): Promise<void> {
-    const store = this.#store as BootstrapStore
+    const store = this.#store as MapStore
     const served = new Set(this.#members.map((m) => m.spec.name))
     const extra = (p.cutOver ? p.old : p.next).shards.filter((s) => !served.has(s.name)).map((spec) => this.#member(spec))
     await Promise.all(extra.map((m) => m.client?.connect().catch(() => {})))

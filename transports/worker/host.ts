@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     // With a data dir each shard loads what it had (a restarted worker comes back with its data).
     if (data.dataDir !== undefined) {
       for (const [i, host] of shards.entries()) {
-        await host.persist({ dir: shardDataDir(data.dataDir, (data.shards[i] as HostShard).name), fsync: data.fsync, assignment: 'given' })
+        await host.persist({ dir: shardDataDir(data.dataDir, (data.shards[i] as HostShard).name), fsync: data.fsync, assignment: data.adopt === true ? 'adopt' : 'given' })
       }
     }
   } catch (err) {

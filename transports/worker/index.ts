@@ -164,7 +164,7 @@ class WorkerGroup {
     const data: HostData = {
       shards: this.#shards, processors: this.#ctx.processors, codec: this.#settings.codec,
       sweepInterval: this.#settings.sweepInterval, clock: this.#ctx.clock,
-      dataDir: this.#ctx.dataDir, fsync: this.#ctx.fsync,
+      dataDir: this.#ctx.dataDir, fsync: this.#ctx.fsync, adopt: this.#ctx.adopt,
     }
     const worker = new Worker(hostUrl(), {
       workerData: data,

@@ -32,6 +32,8 @@ export interface HostData {
   dataDir?: string | undefined
   /** The store's fsync policy for `dataDir`. */
   fsync?: 'always' | 'everysec' | 'no' | undefined
+  /** The shards take their given ranges whatever their dirs hold (a store finishing a recorded reshard). */
+  adopt?: boolean | undefined
 }
 
 /** One shard's share of a message: `reqs` for the shard at `HostData.shards[shard]`. */
