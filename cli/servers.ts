@@ -31,9 +31,10 @@ const PATHS_HELP = 'Relative paths (FILE, MODULE, DIR) resolve against the curre
 const DATA_HELP = `With --data, a shard server records every change in an lmdb database there as
 it happens and loads it when it starts: a restart, even after kill -9, keeps
 every committed write. --fsync says when a commit reaches the disk: always
-(a write is answered only once it is on disk), everysec (the default: flushed
-every second, so a power cut loses at most about a second) or no (the OS
-decides). A data dir that cannot be used stops start-up with exit 1.`
+(a write is answered only once it is on disk), everysec (the default: each
+commit is flushed right after it, so a crash loses the last milliseconds at
+most) or no (the OS decides; a power cut can damage the dir). A data dir that
+cannot be used stops start-up with exit 1.`
 
 const BOOTSTRAP_DATA_HELP = `With --data, the bootstrap server keeps the cluster's metadata in an lmdb
 database there: the map in force (a restart serves the map the last reshard

@@ -111,17 +111,19 @@ export interface OpenOptions<T extends TransportName = TransportName> {
   /** Settings of the transport (`TransportRegistry` lists each transport's), e.g. `{ codec: 'msgpack' }` for `worker`. */
   transportOptions?: TransportOptions<T>
   /**
-   * Directory where in-process shards (memory transport) keep their data, one subfolder per shard
-   * name (an lmdb database each, created if missing): a store opened again on it, even after the
-   * process was killed, serves what was committed. A dir that cannot be used makes `open` reject
-   * with DATA_DIR naming it. See docs/durability.md. @default none (memory only)
+   * Directory where in-process shards (memory, worker) keep their data, one subfolder per shard
+   * name (an lmdb database each, created if missing), and the store its map (`%store`): a store
+   * opened again on it, even after the process was killed, serves what was committed, and opened
+   * with no `shards` or `config` takes the recorded map (a reshard a crash cut short is rolled back
+   * or finished first). A dir that cannot be used makes `open` reject with DATA_DIR naming it. See
+   * docs/durability.md and docs/scaling.md. @default none (memory only)
    */
   dataDir?: string
   /**
    * With `dataDir`: when a write's commit must reach the disk. `'always'`: a write resolves only
-   * once it is on disk (one commit serves every write of an event-loop turn). `'everysec'`: flushed
-   * every second (a power cut loses at most about a second; a process crash loses nothing
-   * committed). `'no'`: the OS decides. @default 'everysec'
+   * once it is on disk (one commit serves every write of an event-loop turn). `'everysec'`: each
+   * commit is flushed right after it, off the event loop (a crash loses the last milliseconds at
+   * most and never damages the dir). `'no'`: the OS decides (an OS crash can damage the dir). @default 'everysec'
    */
   fsync?: 'always' | 'everysec' | 'no'
 }

@@ -374,7 +374,8 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
    * changes owner is copied, then writes to the moving ranges pause briefly (they are retried inside
    * the store), the new map takes over at a higher epoch and the copies' sources delete them. Nothing
    * acknowledged is lost; a failure before the cut-over leaves the old map in force. With a `dataDir`
-   * reopen the store with the new map afterwards (`db.map.config`). One reshard at a time; a store
+   * the move and the new map are recorded: `Pyshard.open({ dataDir })` reopens on the map in force,
+   * and a move a crash cut short is rolled back or finished there. One reshard at a time; a store
    * from `Pyshard.connect` is resharded by its bootstrap server instead.
    */
   async reshard(target: { shards: number } | ClusterConfig | string, options: ReshardOptions = {}): Promise<ReshardResult> {

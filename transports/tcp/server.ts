@@ -42,10 +42,11 @@ export interface ShardServerOptions extends HostOptions {
   /**
    * When a write's commit must reach the disk. `'always'`: a batch is answered only once the
    * commit holding its writes is on disk (one commit serves every write of an event-loop turn);
-   * nothing acknowledged is lost, even by a power cut. `'everysec'`: answered at once, flushed to
-   * disk every second; a process crash loses nothing committed, a power cut at most about a
-   * second. `'no'`: the OS flushes when it likes (a power cut can lose more; a process crash
-   * loses nothing committed). Only with `dataDir`. @default 'everysec'
+   * nothing acknowledged is lost, even by a power cut. `'everysec'`: answered at once; each commit
+   * is flushed right after it, off the event loop, so a crash of the process or the machine loses
+   * the last milliseconds at most and never damages the dir. `'no'`: one commit per turn that the
+   * OS flushes when it likes (a process crash loses that turn at most; a power cut can lose more
+   * and damage the dir). Only with `dataDir`. @default 'everysec'
    */
   fsync?: Fsync
 }
