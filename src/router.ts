@@ -387,16 +387,27 @@ export class Router {
       if (!r.ok) throw failure(r)
       for (const name of r.value as string[]) indexes.add(name)
     }
-    const fresh = await connectStates(next.shards.filter((s) => !byName.has(s.name)), this.#ctx, [])
-    for (const st of fresh) byName.set(st.spec.name, st)
-    // With a data dir the move is recorded first: a crash rolls it back, or past the cut-over finishes it, at the next open.
-    const record: ReshardRecord = { old: { ...old.config, epoch: old.epoch }, next: { ...next.config, epoch }, cutOver: false }
-    try {
-      await this.#maps?.setReshard(record)
-    } catch (err) {
-      await Promise.allSettled(fresh.map((st) => st.client.close()))
-      throw err
+    // A failure past an earlier cut-over left its move recorded: the next open finishes it.
+    if (this.#maps?.reshard?.cutOver === true) {
+      throw new BadRequestError(`the reshard to epoch ${this.#maps.reshard.next.epoch ?? '?'} failed after its cut-over and is not finished: close the store and open it again on its dataDir, which finishes it`)
     }
+    // With a data dir the move is recorded before anything changes (a new shard's dir included): a
+    // crash rolls it back, or past the cut-over finishes it, at the next open.
+    const record: ReshardRecord = { old: { ...old.config, epoch: old.epoch }, next: { ...next.config, epoch }, cutOver: false }
+    await this.#maps?.setReshard(record)
+    // A new shard starts empty whatever a dir of its name holds (a shard of that name retired by an
+    // earlier reshard): it takes its range, and the copy clears that range before it fills it.
+    this.#ctx.adopt = true
+    let fresh: ShardState[]
+    try {
+      fresh = await connectStates(next.shards.filter((s) => !byName.has(s.name)), this.#ctx, [])
+    } catch (err) {
+      await this.#maps?.setReshard(undefined).catch(() => {})
+      throw err
+    } finally {
+      this.#ctx.adopt = undefined
+    }
+    for (const st of fresh) byName.set(st.spec.name, st)
     const state = (name: string): ShardState => byName.get(name) as ShardState
     let publish!: () => void
     let cutOver = false
@@ -434,15 +445,14 @@ export class Router {
         publish: inForce,
       })
       const kept = new Set(next.shards.map((s) => s.name))
-      const leaving = [...byName.values()].filter((st) => !kept.has(st.spec.name))
-      await Promise.allSettled(leaving.map((st) => {
+      await Promise.allSettled([...byName.values()].filter((st) => !kept.has(st.spec.name)).map((st) => {
         flushState(st)
         return st.client.close()
       }))
+      // The retired shards' dirs stay (they own nothing now; a worker may still hold one open
+      // beside shards that stay), and a later reshard that brings a shard of that name back starts it empty.
       await this.#maps?.setMap({ ...next.config, epoch })
       await this.#maps?.setReshard(undefined)
-      // What the shards that left held moved to others (a later reshard may bring a shard of that name back, empty).
-      await this.#removeDirs(leaving.map((st) => st.spec.name))
       return result
     } catch (err) {
       // Rolled back: the new shards go. After the cut-over the new map stands (the shards were

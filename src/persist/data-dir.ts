@@ -6,8 +6,10 @@
  * how:
  * - `no`: a synchronous transaction on this thread, never flushed by lmdb (the OS writes it out).
  * - `everysec` and `always`: an asynchronous transaction: the queue is written into it on this
- *   thread, and lmdb-js's writer thread commits and flushes it, so the disk is never waited for
- *   here. One such transaction is in flight at a time; what is queued meanwhile goes in the next.
+ *   thread, and lmdb-js's writer thread commits and flushes it, so a write never waits for the
+ *   disk here. (A few rare steps commit synchronously on this thread: a move record, a reshard's
+ *   copies, close, and a queue past MAX_QUEUED.) One such transaction is in flight at a time;
+ *   what is queued meanwhile goes in the next.
  *   `everysec` uses lmdb-js's overlapping sync (the commit is flushed right after it, in the
  *   background, and a crash of the machine falls back to the last flushed commit); `always`
  *   flushes before the commit resolves, and its answers wait for that (`durable()`).
@@ -27,7 +29,7 @@
 import { open } from 'lmdb'
 import type { Database, RootDatabase } from 'lmdb'
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { DataDirError } from '../errors.js'
 import type { Json } from '../protocol.js'
@@ -117,7 +119,16 @@ function lock(dir: string, fail: (why: string, cause?: unknown) => DataDirError)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw fail(`cannot be locked (${LOCK_FILE}): ${message(err)}`, err)
       const pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (pid === process.pid) {
+        // This process's file: another thread's (its lmdb-js lock decides, in openLocked) or left
+        // by a thread that ended. Left as it is; whoever holds the dir removes it at the end.
+        held.add(dir)
+        return (keepFile = false) => {
+          held.delete(dir)
+          if (!keepFile) rmSync(file, { force: true })
+        }
+      }
+      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid)) {
         throw fail(`is in use by process ${pid}; stop that process first, or give it another data dir`)
       }
       unlinkSync(file)
@@ -349,6 +360,8 @@ export class DataDir implements ShardJournal {
     // Expired, swept after a drop, or outside the range: gone for good.
     for (const [k, id] of stale) this.#write(this.#entries, k, REMOVE, id)
     this.#write(this.#meta, 'assignment', { ...shard.settings })
+    // An adopted range is part of a reshard being finished: in the dir before the store records the new map.
+    if (options.assignment === 'adopt') this.#commitNow()
     this.#start(shard)
     return loaded
   }
@@ -474,8 +487,10 @@ export class DataDir implements ShardJournal {
     this.#ids.delete(index)
     this.#write(this.#indexes, id, REMOVE)
     // Once the drop is committed no write can reach this id again (a new index gets a new id).
+    // A failed commit was reported (`#error`); the sweep then stops, and nothing is left unhandled.
     const committed = this.#committed()
-    this.#sweeping = this.#sweeping.then(() => committed).then(() => this.#sweep(id), () => {})
+    committed.catch(() => {})
+    this.#sweeping = this.#sweeping.then(() => committed).then(() => this.#sweep(id)).catch(() => {})
   }
 
   put(index: string, key: string, doc: Json, expires: number): void {
@@ -491,7 +506,7 @@ export class DataDir implements ShardJournal {
     return this.#meta.get(key)
   }
 
-  /** Commits every change recorded so far before this returns (`always`: flushed too). */
+  /** Commits every queued change before this returns (`always`: flushed too); one in an asynchronous commit on its way lands first. */
   commit(): void {
     this.#commitNow()
   }
@@ -537,9 +552,12 @@ export class DataDir implements ShardJournal {
     this.#commitNow()
     this.#closed = true
     try {
-      await this.#root.committed
-      if (this.fsync !== 'no') await this.#root.flushed
-      await this.#root.close()
+      try {
+        await this.#root.committed
+        if (this.fsync !== 'no') await this.#root.flushed
+      } finally {
+        await this.#root.close()
+      }
     } finally {
       this.#release()
     }

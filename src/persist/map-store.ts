@@ -68,7 +68,8 @@ export class MapStore {
       throw fail(path, `cannot be created: ${(err as Error).message}`, err)
     }
     if (!statSync(path).isDirectory()) throw fail(path, 'is not a directory')
-    const { root, release } = openLocked(path, (why, cause) => fail(path, why, cause), () => open<unknown, string>({ path, encoding: 'json' }))
+    // Without overlapping sync a commit resolves once it is on disk: each record is durable when awaited.
+    const { root, release } = openLocked(path, (why, cause) => fail(path, why, cause), () => open<unknown, string>({ path, encoding: 'json', overlappingSync: false }))
     try {
       const format = root.get('format') as { format?: unknown; version?: unknown } | undefined
       if (format === undefined) {

@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     // With a data dir each shard loads what it had (a restarted worker comes back with its data).
     if (data.dataDir !== undefined) {
       for (const [i, host] of shards.entries()) {
+        if (data.shards[i]?.retired === true) continue
         await host.persist({ dir: shardDataDir(data.dataDir, (data.shards[i] as HostShard).name), fsync: data.fsync, assignment: data.adopt === true ? 'adopt' : 'given' })
       }
     }
@@ -86,8 +87,9 @@ async function main(): Promise<void> {
 
   port!.on('message', (msg: StoreMessage) => {
     if ('t' in msg) {
-      // The store closes: what the data dirs hold is committed and flushed before the worker ends.
-      void Promise.allSettled(shards.map((host) => host.close())).then(() => port!.postMessage({ t: 'closed' } satisfies HostMessage))
+      // The store closes (or retires one shard): what the data dirs hold is committed and flushed first.
+      const closing = msg.shard === undefined ? shards : shards.slice(msg.shard, msg.shard + 1)
+      void Promise.allSettled(closing.map((host) => host.close())).then(() => port!.postMessage({ t: 'closed', shard: msg.shard } satisfies HostMessage))
       return
     }
     let parts: Part[]

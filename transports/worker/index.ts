@@ -126,6 +126,8 @@ class WorkerGroup {
   readonly #codec: WireCodec
   #exited: Promise<unknown> = Promise.resolve()
   #clients: number
+  /** The running worker's channel, once it started. */
+  #channel: WorkerChannel | null = null
 
   constructor(shards: HostShard[], ctx: TransportContext, settings: Settings, indexes: IndexLog) {
     this.#shards = shards
@@ -201,6 +203,7 @@ class WorkerGroup {
           started = true
           signal.removeEventListener('abort', onAbort)
           channel.busy(false)
+          this.#channel = channel
           resolve(channel)
         } else if (msg.t === 'fatal') fail(errorFromCode(msg.code, msg.message))
       })
@@ -269,10 +272,16 @@ class WorkerGroup {
     }
   }
 
-  /** One shard client is done; the last one ends the worker after what is in flight has settled. */
-  release(): Promise<void> {
-    if (--this.#clients > 0) return Promise.resolve()
-    return this.close()
+  /**
+   * One shard client is done; the last one ends the worker after what is in flight has settled.
+   * One that leaves while others stay (a reshard retired it) closes its data dir in the worker,
+   * and a restarted worker leaves that dir alone.
+   */
+  async release(shard: number): Promise<void> {
+    if (--this.#clients <= 0) return this.close()
+    const held = this.#shards[shard] as HostShard
+    this.#shards[shard] = { ...held, retired: true }
+    if (this.#ctx.dataDir !== undefined) await this.#channel?.closeShard(shard)
   }
 
   /** Lets what is in flight settle (bounded by requestTimeout), then ends the worker. */
@@ -301,6 +310,8 @@ class WorkerChannel implements Channel<Part> {
   readonly #closeTimeout: number
   /** Resolves `end`'s wait once the host says its data dirs are closed. */
   #closed: (() => void) | null = null
+  /** Resolve `closeShard`'s waits, by shard. */
+  readonly #closedShards = new Map<number, () => void>()
 
   constructor(worker: Worker, codec: WireCodec, events: ChannelEvents<Response[]>, ctx: TransportContext, names: string[], closeTimeout: number) {
     this.#worker = worker
@@ -330,7 +341,26 @@ class WorkerChannel implements Channel<Part> {
    * Asks the host to close its shards' data dirs (what they hold is committed and flushed) and
    * ends the worker once it has, or after `startTimeout` if it does not answer.
    */
+  /** Asks the host to close one shard's data dir; resolves once it did (or the worker ended, or `startTimeout` passed). */
+  async closeShard(shard: number): Promise<void> {
+    if (this.#worker.threadId === -1) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#worker.off('exit', done)
+        this.#closedShards.delete(shard)
+        resolve()
+      }
+      const timer = setTimeout(done, this.#closeTimeout)
+      this.#worker.once('exit', done)
+      this.#closedShards.set(shard, done)
+      this.#worker.postMessage({ t: 'close', shard } satisfies CloseMessage)
+    })
+  }
+
   async end(): Promise<void> {
+    // Gone already (it exited or was ended): nothing to ask.
+    if (this.#worker.threadId === -1) return
     const closed = new Promise<void>((resolve) => {
       this.#closed = resolve
       const timer = setTimeout(resolve, this.#closeTimeout)
@@ -398,7 +428,10 @@ class WorkerChannel implements Channel<Part> {
   }
 
   receive(msg: HostMessage): void {
-    if (msg.t === 'closed') this.#closed?.()
+    if (msg.t === 'closed') {
+      if (msg.shard === undefined) this.#closed?.()
+      else this.#closedShards.get(msg.shard)?.()
+    }
     if (msg.t === 'events') this.#emitEvents(msg.events)
     if (msg.t !== 'reply') return
     if (msg.events !== undefined) this.#emitEvents(msg.events)
@@ -483,7 +516,7 @@ export const transport: Transport = {
         close: () => {
           if (closed) return Promise.resolve()
           closed = true
-          return group.release()
+          return group.release(shard)
         },
       }
     })

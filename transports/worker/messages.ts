@@ -16,6 +16,8 @@ export interface HostShard {
   onFull: OnFull
   /** The assignment's epoch (a reshard raises it). @default 0 */
   epoch?: number
+  /** No longer the store's (a reshard retired it): a restarted worker does not open its data dir. */
+  retired?: boolean
 }
 
 /** `workerData` of a host: its shards, the processors module and the codec. */
@@ -77,11 +79,15 @@ export interface EventsMessage { t: 'events'; events: HostEvent[] }
 /** Host → store: the host could not start (its processors module failed to load); it exits after this. */
 export interface FatalMessage { t: 'fatal'; code: string; message: string }
 
-/** Store → host: close the shards' data dirs (commit and flush what they hold), then answer `closed`; the worker is ended after. */
-export interface CloseMessage { t: 'close' }
+/**
+ * Store → host: close the data dirs (commit and flush what they hold) of shard `shard` (one the
+ * store no longer uses, the worker going on for the others), or of every shard (the worker is
+ * ended after); answered by `closed`.
+ */
+export interface CloseMessage { t: 'close'; shard?: number | undefined }
 
 /** Host → store: the answer to `close`. */
-export interface ClosedMessage { t: 'closed' }
+export interface ClosedMessage { t: 'closed'; shard?: number | undefined }
 
 export type HostMessage = ReplyMessage | ReadyMessage | EventsMessage | FatalMessage | ClosedMessage
 export type StoreMessage = BatchMessage | CloseMessage
