@@ -114,8 +114,8 @@ export interface OpenOptions<T extends TransportName = TransportName> {
    * Directory where in-process shards (memory, worker) keep their data, one subfolder per shard
    * name (an lmdb database each, created if missing), and the store its map (`%store`): a store
    * opened again on it, even after the process was killed, serves what was committed, and opened
-   * with no `shards` or `config` takes the recorded map (a reshard a crash cut short is rolled back
-   * or finished first). A dir that cannot be used makes `open` reject with DATA_DIR naming it. See
+   * with no `shards` or `config` takes the recorded map, its transport, sizes and policies included
+   * (a reshard a crash cut short is rolled back or finished first). A dir that cannot be used makes `open` reject with DATA_DIR naming it. See
    * docs/durability.md and docs/scaling.md. @default none (memory only)
    */
   dataDir?: string

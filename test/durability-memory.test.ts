@@ -1,7 +1,7 @@
 // Pyshard.open({ dataDir }) for in-process shards: a store opened again on the dir serves what
 // was written, and every kind of removal stays removed (remove, pop, evict, expire, dropIndex).
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
@@ -130,6 +130,8 @@ test('a dir held by a worker thread is refused to another thread of the process,
     w.once('message', (m: string) => { void w.terminate().then(() => resolve(m)) })
     w.once('error', reject)
   })
+  const inode = (dir: string): number => statSync(join(dataDir, dir, 'pyshard.lock')).ino
+  const held = { shard0: inode('shard0'), store: inode('%store') }
   for (const code of [
     `const { ShardServer } = await import('${pathToFileURL(join(ROOT, 'dist/transports/tcp/servers.js')).href}')
      await new ShardServer({ port: 0, dataDir: workerData.dataDir + '/shard0' }).listen()`,
@@ -137,8 +139,9 @@ test('a dir held by a worker thread is refused to another thread of the process,
   ]) {
     const answer = await inThread(code)
     assert.match(answer, /^DATA_DIR: .*is already open in another thread of this process/, answer)
-    assert.ok(existsSync(join(dataDir, 'shard0', 'pyshard.lock')), 'the refused attempt removed the holder\'s lock file')
-    assert.ok(existsSync(join(dataDir, '%store', 'pyshard.lock')), 'the refused attempt removed the store\'s lock file')
+    // The holders' lock files are the same files: not removed, not written again.
+    assert.is(inode('shard0'), held.shard0, 'the refused attempt replaced the holder\'s lock file')
+    assert.is(inode('%store'), held.store, 'the refused attempt replaced the store\'s lock file')
   }
   // In this thread the store's own dir is refused first, and a worker store the same.
   for (const attempt of [{ shards: 2, dataDir }, { transport: 'worker' as const, shards: 2, dataDir }]) {
