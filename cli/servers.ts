@@ -32,7 +32,7 @@ const DATA_HELP = `With --data, a shard server records every change in an lmdb d
 it happens and loads it when it starts: a restart, even after kill -9, keeps
 every committed write. --fsync says when a commit reaches the disk: always
 (a write is answered only once it is on disk), everysec (the default: each
-commit is flushed right after it, so a crash loses the last milliseconds at
+commit is flushed right after it, so a crash loses the last tens of ms at
 most) or no (the OS decides; a power cut can damage the dir). A data dir that
 cannot be used stops start-up with exit 1.`
 

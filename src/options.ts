@@ -122,8 +122,8 @@ export interface OpenOptions<T extends TransportName = TransportName> {
   /**
    * With `dataDir`: when a write's commit must reach the disk. `'always'`: a write resolves only
    * once it is on disk (one commit serves every write of an event-loop turn). `'everysec'`: each
-   * commit is flushed right after it, off the event loop (a crash loses the last milliseconds at
-   * most and never damages the dir). `'no'`: the OS decides (an OS crash can damage the dir). @default 'everysec'
+   * commit is flushed right after it, off the event loop, at most one per 10 ms (a crash loses the
+   * last tens of milliseconds at most and never damages the dir). `'no'`: the OS decides (an OS crash can damage the dir). @default 'everysec'
    */
   fsync?: 'always' | 'everysec' | 'no'
 }

@@ -43,8 +43,8 @@ export interface ShardServerOptions extends HostOptions {
    * When a write's commit must reach the disk. `'always'`: a batch is answered only once the
    * commit holding its writes is on disk (one commit serves every write of an event-loop turn);
    * nothing acknowledged is lost, even by a power cut. `'everysec'`: answered at once; each commit
-   * is flushed right after it, off the event loop, so a crash of the process or the machine loses
-   * the last milliseconds at most and never damages the dir. `'no'`: one commit per turn that the
+   * is flushed right after it, off the event loop, at most one per 10 ms, so a crash of the process
+   * or the machine loses the last tens of milliseconds at most and never damages the dir. `'no'`: one commit per turn that the
    * OS flushes when it likes (a process crash loses that turn at most; a power cut can lose more
    * and damage the dir). Only with `dataDir`. @default 'everysec'
    */
