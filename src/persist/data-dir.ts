@@ -433,7 +433,7 @@ export class DataDir implements ShardJournal {
     ;(this.#root.transaction(this.#drain) as Promise<number>).then((seq) => {
       this.#inFlight = false
       this.#done(seq)
-      // everysec: at most one commit (and flush) per GAP ms, so that a busy shard writes more per commit.
+      // everysec: at most one commit (and flush) per EVERYSEC_GAP_MS, so that a busy shard writes more per commit.
       const wait = this.fsync === 'everysec' ? EVERYSEC_GAP_MS - (performance.now() - began) : 0
       if (wait > 0 && this.#queue.length > 0) {
         this.#inFlight = true
