@@ -18,7 +18,7 @@ import type { TransportName } from './shard-map.js'
 import { guard, throwIfAborted } from './call.js'
 import { OWNED, Router, connectStates, failure } from './router.js'
 import type { ShardState } from './router.js'
-import type { MapStore, ReshardRecord } from './persist/map-store.js'
+import type { MapStore } from './persist/map-store.js'
 import { DataDirError } from './errors.js'
 import type { Doc, Entry, ErrorResponse, Json, Request, ScanPage } from './protocol.js'
 import { processorsHref } from './processors.js'
@@ -103,7 +103,7 @@ export class Pyshard extends EventEmitter<PyshardEvents> {
     // A store that owns its shards keeps its map beside their data dirs: reopened with only
     // `dataDir` it finds it, and a reshard a crash cut short is rolled back or finished here.
     let maps: MapStore | undefined
-    let pending: ReshardRecord | undefined
+    let pending: { old: ShardMap; next: ShardMap; cutOver: boolean } | undefined
     if (options.dataDir !== undefined && map.shards.every((s) => OWNED.has(s.transport))) {
       const { MapStore, storeMapDir } = await import('./persist/map-store.js')
       maps = await MapStore.open(storeMapDir(options.dataDir), 'store')
@@ -429,23 +429,23 @@ function sameLayout(a: ShardMap, b: ShardMap): boolean {
  * new map past its cut-over, else the old one; a map given must be one of the two), or else the
  * given one (its shards' dirs decide whether they fit).
  */
-async function recordedMap(maps: MapStore, given: ShardMap, explicit: boolean): Promise<{ map: ShardMap; pending: ReshardRecord | undefined }> {
+async function recordedMap(maps: MapStore, given: ShardMap, explicit: boolean): Promise<{ map: ShardMap; pending?: { old: ShardMap; next: ShardMap; cutOver: boolean } }> {
   const parse = async (c: ClusterConfig): Promise<ShardMap> => checkMap(ShardMap.parse(c, transportNames()))
-  const pending = maps.reshard
-  if (pending !== undefined) {
-    const old = await parse(pending.old)
-    const next = await parse(pending.next)
+  const rec = maps.reshard
+  if (rec !== undefined) {
+    const old = await parse(rec.old)
+    const next = await parse(rec.next)
     if (explicit && !sameLayout(given, old) && !sameLayout(given, next)) {
       throw new DataDirError(`store data dir ${maps.path} holds a reshard from epoch ${old.epoch} (${old.shards.length} shards) to epoch ${next.epoch} ` +
         `(${next.shards.length} shards) that a crash cut short: open the store with either map, or with no config, to finish or roll it back`)
     }
-    return { map: pending.cutOver ? next : old, pending }
+    return { map: rec.cutOver ? next : old, pending: { old, next, cutOver: rec.cutOver } }
   }
   const recorded = maps.map
-  if (recorded === undefined) return { map: given, pending }
+  if (recorded === undefined) return { map: given }
   const map = await parse(recorded)
-  if (!explicit) return { map, pending }
+  if (!explicit) return { map }
   // The given settings (sizes, policies) stand; the epoch goes on from the recorded one.
-  if (sameLayout(given, map)) return { map: await parse({ ...given.config, epoch: map.epoch }), pending }
-  return { map: given, pending }
+  if (sameLayout(given, map)) return { map: await parse({ ...given.config, epoch: map.epoch }) }
+  return { map: given }
 }

@@ -122,8 +122,7 @@ export class Router {
    * end here; before it the sources end the move and the copies go. The dirs of the shards that
    * are not in the map go, and the map is recorded.
    */
-  async recover(rec: ReshardRecord): Promise<void> {
-    const parse = (c: ClusterConfig): ShardMap => ShardMap.parse(c, transportNames())
+  async recover(rec: { old: ShardMap; next: ShardMap; cutOver: boolean }): Promise<void> {
     const call = async (name: string, req: Request): Promise<unknown> => {
       const st = this.#states.find((s) => s.spec.name === name)
       if (st === undefined) throw new ShardUnavailableError(`shard "${name}" is not in the map in force`)
@@ -131,8 +130,7 @@ export class Router {
       if (!r.ok) throw failure(r)
       return r.value
     }
-    const old = parse(rec.old)
-    const next = parse(rec.next)
+    const { old, next } = rec
     if (rec.cutOver) await Promise.all(this.#states.map((st) => call(st.spec.name, { op: 'migrateEnd' })))
     else await rollBackReshard(old.shards, next.shards, { call })
     const kept = new Set(this.#map.shards.map((s) => s.name))

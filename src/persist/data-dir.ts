@@ -369,7 +369,7 @@ export class DataDir implements ShardJournal {
     this.#write(this.#meta, 'assignment', { ...shard.settings })
     // An adopted range is part of a reshard being finished: in the dir before the store records the new map.
     if (options.assignment === 'adopt') this.#commitNow()
-    this.#start(shard)
+    shard.setJournal(this)
     return loaded
   }
 
@@ -387,12 +387,8 @@ export class DataDir implements ShardJournal {
     if (this.#failed !== null) throw fail(this.path, `could not be written: ${this.#failed.message}`, this.#failed)
     if (existsSync(old)) renameSync(old, `${old}.imported`)
     for (const f of readdirSync(this.path)) if (/^shard\.snapshot\.jsonl\.\d+\.tmp$/.test(f)) unlinkSync(join(this.path, f))
-    this.#start(shard)
-    return imported
-  }
-
-  #start(shard: Shard): void {
     shard.setJournal(this)
+    return imported
   }
 
   /** Records one change, for the commit after this turn's answers. */

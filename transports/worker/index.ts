@@ -308,10 +308,8 @@ class WorkerChannel implements Channel<Part> {
   /** Answers given here (BAD_REQUEST) to requests of a part that could not cross threads, by part id. */
   #local = new Map<number, (Response | undefined)[]>()
   readonly #closeTimeout: number
-  /** Resolves `end`'s wait once the host says its data dirs are closed. */
-  #closed: (() => void) | null = null
-  /** Resolve `closeShard`'s waits, by shard. */
-  readonly #closedShards = new Map<number, () => void>()
+  /** Ends `#closeDirs`'s waits when the host answers `closed`, by shard (-1: all of them). */
+  readonly #closing = new Map<number, () => void>()
 
   constructor(worker: Worker, codec: WireCodec, events: ChannelEvents<Response[]>, ctx: TransportContext, names: string[], closeTimeout: number) {
     this.#worker = worker
@@ -337,44 +335,36 @@ class WorkerChannel implements Channel<Part> {
     else this.#worker.unref()
   }
 
+  /** Asks the host to close one shard's data dir (a reshard retired it; the worker goes on for the others). */
+  closeShard(shard: number): Promise<void> { return this.#closeDirs(shard) }
+
+  /** Asks the host to close its shards' data dirs, then ends the worker. */
+  async end(): Promise<void> {
+    this.#worker.ref()
+    await this.#closeDirs(undefined)
+    await this.#worker.terminate()
+  }
+
   /**
-   * Asks the host to close its shards' data dirs (what they hold is committed and flushed) and
-   * ends the worker once it has, or after `startTimeout` if it does not answer.
+   * Posts `close` (one shard, or all) and resolves once the host answers `closed` (what the dirs
+   * held is committed and flushed), the worker ends, or `startTimeout` passes.
    */
-  /** Asks the host to close one shard's data dir; resolves once it did (or the worker ended, or `startTimeout` passed). */
-  async closeShard(shard: number): Promise<void> {
-    if (this.#worker.threadId === -1) return
-    await new Promise<void>((resolve) => {
+  #closeDirs(shard: number | undefined): Promise<void> {
+    // Gone already (it exited or was ended): nothing to ask.
+    if (this.#worker.threadId === -1) return Promise.resolve()
+    const key = shard ?? -1
+    return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
         this.#worker.off('exit', done)
-        this.#closedShards.delete(shard)
+        this.#closing.delete(key)
         resolve()
       }
       const timer = setTimeout(done, this.#closeTimeout)
       this.#worker.once('exit', done)
-      this.#closedShards.set(shard, done)
+      this.#closing.set(key, done)
       this.#worker.postMessage({ t: 'close', shard } satisfies CloseMessage)
     })
-  }
-
-  async end(): Promise<void> {
-    // Gone already (it exited or was ended): nothing to ask.
-    if (this.#worker.threadId === -1) return
-    const closed = new Promise<void>((resolve) => {
-      this.#closed = resolve
-      const timer = setTimeout(resolve, this.#closeTimeout)
-      timer.unref()
-      this.#worker.once('exit', () => resolve())
-    })
-    try {
-      this.#worker.postMessage({ t: 'close' } satisfies CloseMessage)
-      this.#worker.ref()
-      await closed
-    } catch {
-      // The worker is gone already.
-    }
-    await this.#worker.terminate()
   }
 
   destroy(): void { void this.#worker.terminate() }
@@ -428,10 +418,7 @@ class WorkerChannel implements Channel<Part> {
   }
 
   receive(msg: HostMessage): void {
-    if (msg.t === 'closed') {
-      if (msg.shard === undefined) this.#closed?.()
-      else this.#closedShards.get(msg.shard)?.()
-    }
+    if (msg.t === 'closed') this.#closing.get(msg.shard ?? -1)?.()
     if (msg.t === 'events') this.#emitEvents(msg.events)
     if (msg.t !== 'reply') return
     if (msg.events !== undefined) this.#emitEvents(msg.events)
